@@ -1,0 +1,1 @@
+"""The IVR: flows as data, a validator, business hours and a pure engine."""

@@ -1,0 +1,233 @@
+"""The IVR engine: (flow, state, input, now) → (new state, actions, timeline events). No I/O.
+
+Adapters (FastAGI, TwiML) translate the actions into their protocol and feed the caller's input
+back in; the services layer stores the events on the contact record. The state is a small frozen
+value that can be carried across HTTP requests (``to_dict``/``from_dict``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from callcenter.exceptions import FlowError
+from callcenter.ivr.flow import DEFAULT_QUEUE, REPEAT, Flow, HangupNode, HoursNode, MenuNode, PlayNode, QueueNode
+from callcenter.ivr.hours import DailyHours
+
+MAX_STEPS_WITHOUT_INPUT = 64
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The organisation's settings the engine needs."""
+
+    max_retries: int
+    default_queue: str
+    vip_priority: int
+    hours: DailyHours
+
+
+@dataclass(frozen=True)
+class Play:
+    prompt: str
+    text: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Play ``prompt`` and wait for one key among ``keys`` for ``timeout_s``."""
+
+    node: str
+    prompt: str
+    text: str
+    language: str
+    keys: str
+    timeout_s: float
+    max_digits: int = 1
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    queue: str
+    branch: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class Hangup:
+    reason: str
+
+
+Action = Play | Gather | Enqueue | Hangup
+
+
+@dataclass(frozen=True)
+class IvrEvent:
+    """A fact for the call's timeline; ``seq`` is unique within one IVR session (its natural key)."""
+
+    seq: int
+    kind: str
+    node: str | None
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class State:
+    flow: str
+    version: int
+    language: str
+    vip: bool = False
+    node: str | None = None  # the menu waiting for input, None once finished
+    no_input: int = 0
+    invalid: int = 0
+    seq: int = 0
+    path: tuple[str, ...] = ()
+    finished: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "path": list(self.path)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> State:
+        return cls(**{**data, "path": tuple(data.get("path", ()))})
+
+
+@dataclass(frozen=True)
+class Step:
+    state: State
+    actions: tuple[Action, ...]
+    events: tuple[IvrEvent, ...]
+
+    @property
+    def waiting_for_input(self) -> Gather | None:
+        last = self.actions[-1] if self.actions else None
+        return last if isinstance(last, Gather) else None
+
+
+class _Run:
+    """Accumulates the actions and events of one step."""
+
+    def __init__(self, flow: Flow, rules: Rules, state: State, now: datetime) -> None:
+        self.flow, self.rules, self.state, self.now = flow, rules, state, now
+        self.actions: list[Action] = []
+        self.events: list[IvrEvent] = []
+
+    def emit(self, kind: str, node: str | None, **data: Any) -> None:
+        self.events.append(IvrEvent(self.state.seq, kind, node, self.now, data))
+        self.state = replace(self.state, seq=self.state.seq + 1)
+
+    def play(self, prompt: str | None) -> None:
+        if prompt:
+            lang = self.state.language
+            self.actions.append(Play(prompt, self.flow.text(prompt, lang), lang))
+
+    def gather(self, name: str, menu: MenuNode) -> None:
+        lang = self.state.language
+        keys = "".join(sorted(menu.options))
+        self.actions.append(Gather(name, menu.prompt, self.flow.text(menu.prompt, lang), lang, keys, menu.timeout_s))
+
+    def finish(self) -> Step:
+        return Step(self.state, tuple(self.actions), tuple(self.events))
+
+    def enter(self, name: str) -> Step:
+        """Walk from ``name`` through non-waiting nodes until a menu waits or the IVR ends."""
+        for _ in range(MAX_STEPS_WITHOUT_INPUT):
+            node = self.flow.node(name)
+            self.state = replace(self.state, path=(*self.state.path, name), node=name)
+            self.emit("ivr.node", name, type=node.type)
+            if isinstance(node, PlayNode):
+                self.play(node.prompt)
+                name = node.next
+            elif isinstance(node, HoursNode):
+                is_open = self.rules.hours.is_open(self.now)
+                self.emit("ivr.hours", name, open=is_open)
+                name = node.open if is_open else node.closed
+            elif isinstance(node, MenuNode):
+                self.state = replace(self.state, no_input=0, invalid=0)
+                self.gather(name, node)
+                return self.finish()
+            elif isinstance(node, QueueNode):
+                return self._enqueue(name, node)
+            else:
+                assert isinstance(node, HangupNode)
+                self.play(node.prompt)
+                self.actions.append(Hangup(node.reason))
+                self.emit("ivr.end", name, reason=node.reason)
+                self.state = replace(self.state, node=None, finished=True)
+                return self.finish()
+        raise FlowError(self.flow.source, name, f"more than {MAX_STEPS_WITHOUT_INPUT} nodes without input")
+
+    def _enqueue(self, name: str, node: QueueNode) -> Step:
+        queue = self.rules.default_queue if node.queue == DEFAULT_QUEUE else node.queue
+        priority = self.rules.vip_priority if self.state.vip else 0
+        self.play(node.prompt)
+        self.actions.append(Enqueue(queue, node.branch, priority))
+        self.emit("ivr.route", name, queue=queue, branch=node.branch, priority=priority)
+        self.state = replace(self.state, node=None, finished=True)
+        return self.finish()
+
+
+def _menu(flow: Flow, state: State) -> tuple[str, MenuNode]:
+    if state.finished or state.node is None:
+        raise FlowError(flow.source, state.node, "input after the IVR finished")
+    node = flow.node(state.node)
+    if not isinstance(node, MenuNode):
+        raise FlowError(flow.source, state.node, "input for a node that does not wait for input")
+    return state.node, node
+
+
+def start(flow: Flow, rules: Rules, now: datetime, *, language: str | None = None, vip: bool = False) -> Step:
+    """Begin a call at the flow's start node."""
+    lang = language if language in flow.flow.languages else flow.flow.languages[0]
+    state = State(flow=flow.name, version=flow.version, language=lang, vip=vip)
+    return _Run(flow, rules, state, now).enter(flow.flow.start)
+
+
+def on_digits(flow: Flow, rules: Rules, state: State, digits: str, now: datetime) -> Step:
+    """The caller pressed ``digits`` at the waiting menu."""
+    name, menu = _menu(flow, state)
+    run = _Run(flow, rules, state, now)
+    key = digits[:1]
+    target = menu.options.get(key) if key else None
+    if target == REPEAT:
+        run.emit("ivr.input", name, digits=key, outcome="repeat")
+        run.gather(name, menu)
+        return run.finish()
+    if target is not None:
+        run.emit("ivr.input", name, digits=key, outcome="option")
+        return run.enter(target)
+    invalid = state.invalid + 1
+    run.state = replace(run.state, invalid=invalid)
+    run.emit("ivr.input", name, digits=digits[:16], outcome="invalid", attempt=invalid)
+    return _retry_or_leave(run, name, menu, invalid, menu.invalid_prompt, menu.on_invalid)
+
+
+def on_no_input(flow: Flow, rules: Rules, state: State, now: datetime) -> Step:
+    """The menu's timeout passed with no key."""
+    name, menu = _menu(flow, state)
+    run = _Run(flow, rules, state, now)
+    count = state.no_input + 1
+    run.state = replace(run.state, no_input=count)
+    run.emit("ivr.input", name, digits="", outcome="no_input", attempt=count)
+    return _retry_or_leave(run, name, menu, count, menu.no_input_prompt, menu.on_no_input)
+
+
+def _retry_or_leave(run: _Run, name: str, menu: MenuNode, count: int, prompt: str | None, target: str) -> Step:
+    limit = run.rules.max_retries if menu.max_retries is None else menu.max_retries
+    if count > limit:
+        return run.enter(target)
+    run.play(prompt)
+    run.gather(name, menu)
+    return run.finish()
+
+
+def on_hangup(flow: Flow, state: State, now: datetime, reason: str = "caller hung up") -> Step:
+    """The caller hung up before the IVR finished: record where."""
+    if state.finished:
+        return Step(state, (), ())
+    event = IvrEvent(state.seq, "ivr.hangup", state.node, now, {"reason": reason})
+    done = replace(state, seq=state.seq + 1, finished=True, node=None)
+    return Step(done, (), (event,))

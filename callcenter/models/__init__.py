@@ -1,0 +1,8 @@
+"""SQLAlchemy 2 typed models, one module per aggregate. Importing this package registers them all."""
+
+from callcenter.models.agent import Agent, Queue, agent_queue
+from callcenter.models.call import Call, CallEvent, Recording
+from callcenter.models.caller import Caller
+from callcenter.models.user import User, UserRole
+
+__all__ = ["Agent", "Call", "CallEvent", "Caller", "Queue", "Recording", "User", "UserRole", "agent_queue"]

@@ -1,0 +1,106 @@
+"""The contact record: one Call per call, its event timeline and its recordings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from callcenter.db.base import Base, UTCDateTime
+
+if TYPE_CHECKING:
+    from callcenter.models.agent import Agent, Queue
+    from callcenter.models.caller import Caller
+
+
+class Call(Base):
+    """One row per call, upserted by (channel, external_id).
+
+    Columns below ``-- derived --`` are recomputed from the timeline, never trusted from one event.
+    """
+
+    __tablename__ = "call"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_call_started_at", "started_at"),
+        Index("ix_call_from_e164", "from_e164"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # asterisk | twilio
+    external_id: Mapped[str] = mapped_column(String(64))  # Asterisk linkedid, Twilio CallSid
+    direction: Mapped[str] = mapped_column(String(8), default="inbound")
+    from_raw: Mapped[str] = mapped_column(String(64), default="")
+    from_e164: Mapped[str | None] = mapped_column(String(20))
+    from_valid: Mapped[bool] = mapped_column(Boolean, default=False)
+    to_raw: Mapped[str] = mapped_column(String(64), default="")
+    to_e164: Mapped[str | None] = mapped_column(String(20))
+    caller_name: Mapped[str] = mapped_column(String(128), default="")  # as sent by the network
+    caller_id: Mapped[int | None] = mapped_column(ForeignKey("caller.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # -- derived from the timeline --
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ivr_path: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ivr_branch: Mapped[str | None] = mapped_column(String(32))
+    last_node: Mapped[str | None] = mapped_column(String(64))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queue.id", ondelete="SET NULL"))
+    queue_name: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
+    wait_s: Mapped[int | None] = mapped_column(Integer)
+    talk_s: Mapped[int | None] = mapped_column(Integer)
+    disposition: Mapped[str] = mapped_column(String(32), default="in_ivr")
+    end_reason: Mapped[str | None] = mapped_column(String(255))
+
+    caller: Mapped[Caller | None] = relationship(back_populates="calls")
+    queue: Mapped[Queue | None] = relationship()
+    agent: Mapped[Agent | None] = relationship()
+    events: Mapped[list[CallEvent]] = relationship(
+        back_populates="call", order_by="(CallEvent.at, CallEvent.seq, CallEvent.id)", cascade="all, delete-orphan"
+    )
+    recordings: Mapped[list[Recording]] = relationship(back_populates="call", cascade="all, delete-orphan")
+
+
+class CallEvent(Base):
+    """One step of a call's timeline. ``key`` is the event's natural key: replays are ignored."""
+
+    __tablename__ = "call_event"
+    __table_args__ = (UniqueConstraint("call_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))  # ivr.node, ivr.input, ivr.route, ivr.hangup, …
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # order among events of the same instant
+    source: Mapped[str] = mapped_column(String(16))  # agi | ami | twilio | web | system
+    node: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    call: Mapped[Call] = relationship(back_populates="events")
+
+
+class Recording(Base):
+    """A recording segment of a call (a call may have several)."""
+
+    __tablename__ = "recording"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # asterisk | twilio
+    external_id: Mapped[str] = mapped_column(String(255))  # MixMonitor path, RecordingSid
+    uri: Mapped[str] = mapped_column(Text)  # where our copy lives (relative to the store)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|verified|missing
+    duration_s: Mapped[float | None]
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    call: Mapped[Call] = relationship(back_populates="recordings")

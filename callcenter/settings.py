@@ -1,0 +1,236 @@
+"""One typed, immutable settings object.
+
+Values come, lowest precedence first, from the defaults below (the organisation's rules), then
+``settings.toml``, then ``CALLCENTER_…`` environment variables (nested sections with ``__``, e.g.
+``CALLCENTER_DATABASE__URL``). Unknown keys and bad values stop start-up with a message naming them.
+Secrets (web secret key, Twilio auth token, AMI secret) are accepted only from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from callcenter.exceptions import ConfigurationError
+
+ENV_PREFIX = "CALLCENTER_"
+SETTINGS_FILE_ENV = "CALLCENTER_SETTINGS"
+DEFAULT_SETTINGS_FILE = "settings.toml"
+
+# (section, key) pairs that must never be read from a file.
+SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
+    {("web", "secret_key"), ("twilio", "auth_token"), ("ami", "secret")}
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Organisation(Section):
+    company_name: str = "示例公司"
+    department: str = "客户服务中心"
+    timezone: str = "Asia/Shanghai"
+    phone_region: str = Field(default="CN", min_length=2, max_length=2)
+    default_language: Literal["zh", "en"] = "zh"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Hours(Section):
+    """Hotline hours in the organisation's zone: every day from ``open`` to ``close``."""
+
+    open: time = time(6, 0)
+    close: time = time(22, 0)
+
+    @field_validator("close")
+    @classmethod
+    def _close_after_open(cls, value: time, info: Any) -> time:
+        opened = info.data.get("open")
+        if opened is not None and value <= opened:
+            raise ValueError("close must be later than open")
+        return value
+
+
+class Database(Section):
+    url: str = "sqlite:///var/callcenter.db"
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+
+class Ivr(Section):
+    flows_dir: str = "ivr_flows"
+    max_retries: int = Field(default=2, ge=0, le=9)
+    default_queue: str = "consultation"
+    vip_priority: int = Field(default=10, ge=1, le=100)
+
+
+class Agi(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4573, ge=1, le=65535)
+    env_timeout_s: float = Field(default=5.0, gt=0)
+    reply_timeout_s: float = Field(default=120.0, gt=0)
+    max_line_bytes: int = Field(default=8192, ge=256)
+    max_env_lines: int = Field(default=200, ge=10)
+
+
+class Ami(Section):
+    host: str = ""
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "callcenter"
+    secret: SecretStr | None = None
+
+
+class Twilio(Section):
+    account_sid: str = ""
+    auth_token: SecretStr | None = None
+    public_base_url: str = ""
+
+
+class Web(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: SecretStr | None = None
+    session_minutes: int = Field(default=480, ge=5)
+    default_locale: Literal["zh", "en"] = "zh"
+
+
+class Storage(Section):
+    var_dir: str = "var"
+    recordings_dir: str = "var/recordings"
+    spool_dir: str = "var/spool"
+
+
+class CallerRules(Section):
+    frequent_calls: int = Field(default=3, ge=1)
+    frequent_window_days: int = Field(default=7, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    organisation: Organisation = Organisation()
+    hours: Hours = Hours()
+    database: Database = Database()
+    ivr: Ivr = Ivr()
+    agi: Agi = Agi()
+    ami: Ami = Ami()
+    twilio: Twilio = Twilio()
+    web: Web = Web()
+    storage: Storage = Storage()
+    callers: CallerRules = CallerRules()
+    # The folder relative paths are resolved against (the settings file's folder).
+    base_dir: str = "."
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first (highest), then values handed in (the parsed TOML file).
+        return (env_settings, init_settings)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.organisation.zone
+
+    def path(self, relative: str) -> Path:
+        """Resolve a configured path against the settings file's folder."""
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path made absolute."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.path(url[len(prefix) :]).resolve())
+        return url
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+    for section, key in sorted(SECRET_KEYS):
+        if isinstance(data.get(section), dict) and key in data[section]:
+            env_name = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+            raise ConfigurationError(
+                f"{path}: [{section}] {key} is a secret; set it in the environment as {env_name}"
+            )
+    if "base_dir" in data:
+        raise ConfigurationError(f"{path}: base_dir is derived from the file's location")
+    return data
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid settings ({source}):"]
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown setting")
+        else:
+            lines.append(f"  {where}: {error['msg']} (got {error.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Load settings from ``path`` (or ``$CALLCENTER_SETTINGS``, or ``./settings.toml``).
+
+    ``overrides`` are merged over the file's values (sections merge key by key); the environment
+    still wins over both. Raises :class:`ConfigurationError` naming the offending key.
+    """
+    chosen = Path(path or os.environ.get(SETTINGS_FILE_ENV) or DEFAULT_SETTINGS_FILE)
+    data: dict[str, Any] = {}
+    if chosen.exists():
+        data = _read_toml(chosen)
+    elif path is not None or SETTINGS_FILE_ENV in os.environ:
+        raise ConfigurationError(f"settings file {chosen} does not exist")
+    for section, values in (overrides or {}).items():
+        if isinstance(values, dict) and isinstance(data.get(section), dict):
+            data[section] = {**data[section], **values}
+        else:
+            data[section] = values
+    data["base_dir"] = str(chosen.resolve().parent)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc, str(chosen))) from exc
