@@ -225,9 +225,8 @@ def _retry_or_leave(run: _Run, name: str, menu: MenuNode, count: int, prompt: st
 
 
 def on_hangup(flow: Flow, state: State, now: datetime, reason: str = "caller hung up") -> Step:
-    """The caller hung up before the IVR finished: record where."""
-    if state.finished:
-        return Step(state, (), ())
-    event = IvrEvent(state.seq, "ivr.hangup", state.node, now, {"reason": reason})
+    """The caller hung up before leaving the IVR (also during the last announcement): record where."""
+    node = state.node or (state.path[-1] if state.path else None)
+    event = IvrEvent(state.seq, "ivr.hangup", node, now, {"reason": reason})
     done = replace(state, seq=state.seq + 1, finished=True, node=None)
     return Step(done, (), (event,))

@@ -30,7 +30,6 @@ class Summary:
     priority: int = 0
     disposition: str = "in_ivr"
     end_reason: str | None = None
-    routed: bool = False
 
 
 def _node(summary: Summary, event: EventLike) -> None:
@@ -39,19 +38,17 @@ def _node(summary: Summary, event: EventLike) -> None:
 
 
 def _route(summary: Summary, event: EventLike) -> None:
-    summary.routed = True
     summary.queue_name = str(event.data.get("queue") or "") or None
     summary.ivr_branch = str(event.data.get("branch") or "") or None
     summary.priority = int(event.data.get("priority") or 0)
-    if summary.disposition in ("in_ivr", "abandoned_in_ivr"):
+    if summary.disposition == "in_ivr":
         summary.disposition = "queued"
 
 
 def _hangup_in_ivr(summary: Summary, event: EventLike) -> None:
     summary.ended_at = event.at
     summary.end_reason = str(event.data.get("reason") or "caller hung up")
-    if not summary.routed:
-        summary.disposition = "abandoned_in_ivr"
+    summary.disposition = "abandoned_in_ivr"  # even after a route: the caller never reached Queue()
 
 
 def _ivr_end(summary: Summary, event: EventLike) -> None:

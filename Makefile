@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CALLCENTER := $(BIN)/callcenter
+CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
+
+.PHONY: run test lint typecheck pytest install translations migrate seed serve clean bench browser-deps
+
+run: install translations migrate seed serve
+
+test: install translations lint typecheck pytest
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+translations: install
+	@if [ -n "$(CATALOGS)" ]; then $(BIN)/pybabel compile --use-fuzzy -q -d web/translations; fi
+
+migrate: install
+	$(CALLCENTER) migrate
+
+seed: migrate
+	$(CALLCENTER) seed-demo
+
+serve: install
+	$(CALLCENTER) serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install translations
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

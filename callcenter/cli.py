@@ -1,0 +1,337 @@
+"""The ``callcenter`` command: the composition root of every process.
+
+This is the one module of the core allowed to import the shells (web/, scheduler/): it starts them.
+They are imported inside the commands that run them, so the library code of the core never depends
+on them (tests/test_architecture.py checks the rule).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from callcenter.db import Database
+from callcenter.exceptions import CallcenterError, ConfigurationError
+from callcenter.settings import Settings, load_settings
+
+log = logging.getLogger("callcenter")
+
+
+def utc_now() -> datetime:
+    """The clock of every process: the only place that reads the time."""
+    return datetime.now(UTC)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings"]
+    return settings
+
+
+def _database(settings: Settings) -> Database:
+    return Database(settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size)
+
+
+@click.group()
+@click.option("--settings", "settings_path", type=click.Path(dir_okay=False), help="settings.toml to use")
+@click.option("--log-level", default="INFO", show_default=True)
+@click.pass_context
+def cli(ctx: click.Context, settings_path: str | None, log_level: str) -> None:
+    """Customer-service hotline: IVR on Asterisk and Twilio, contact records, agents, campaigns, QA."""
+    _setup_logging(log_level)
+    ctx.ensure_object(dict)
+    try:
+        ctx.obj["settings"] = load_settings(settings_path)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from callcenter.db.migrate import upgrade
+
+    settings = _settings(ctx)
+    upgrade(settings.database_url)
+    click.echo(f"database is up to date: {_display_url(settings.database_url)}")
+
+
+@cli.command("init-db")
+@click.pass_context
+def init_db(ctx: click.Context) -> None:
+    """Alias of ``migrate``."""
+    ctx.invoke(migrate)
+
+
+@cli.command("check-flows")
+@click.pass_context
+def check_flows(ctx: click.Context) -> None:
+    """Load and validate every IVR flow file."""
+    from callcenter.ivr.flow import load_flows
+
+    settings = _settings(ctx)
+    try:
+        flows = load_flows(settings.path(settings.ivr.flows_dir))
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, flow in flows.items():
+        click.echo(f"{name} v{flow.version}: {len(flow.nodes)} nodes, {len(flow.prompts)} prompts — ok")
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, help="repeat for several roles")
+@click.option("--name", "display_name", default="", help="display name")
+@click.password_option(help="asked for when not given")
+@click.pass_context
+def create_user(ctx: click.Context, username: str, roles: tuple[str, ...], display_name: str, password: str) -> None:
+    """Create a web account."""
+    from callcenter.services.users import create_user as create
+
+    settings = _settings(ctx)
+    db = _database(settings)
+    try:
+        with db.transaction() as session:
+            create(session, username, password, roles, now=utc_now(), display_name=display_name)
+    except CallcenterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created user {username} with roles {', '.join(sorted(roles))}")
+
+
+@cli.command("seed-demo")
+@click.pass_context
+def seed_demo(ctx: click.Context) -> None:
+    """Load demo queues, agents, callers (one VIP) and an admin; prints the logins."""
+    from callcenter.services.demo import seed_demo as seed
+
+    settings = _settings(ctx)
+    logins_file = settings.path(settings.storage.var_dir) / "demo-logins.txt"
+    admin_password = _demo_admin_password(logins_file)
+    db = _database(settings)
+    with db.transaction() as session:
+        logins = seed(session, now=utc_now(), admin_password=admin_password)
+    lines = [f"{login.username} / {login.password}" for login in logins]
+    logins_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    logins_file.chmod(0o600)
+    click.echo("demo data loaded; logins (also in " + str(logins_file) + "):")
+    for line in lines:
+        click.echo("  " + line)
+
+
+def _demo_admin_password(logins_file: Path) -> str:
+    if logins_file.exists():
+        for line in logins_file.read_text(encoding="utf-8").splitlines():
+            name, _, password = line.partition(" / ")
+            if name == "admin" and password:
+                return password
+    logins_file.parent.mkdir(parents=True, exist_ok=True)
+    return secrets.token_urlsafe(9)
+
+
+@cli.command("replay-spool")
+@click.pass_context
+def replay_spool(ctx: click.Context) -> None:
+    """Apply call reports spooled while the database was unreachable."""
+    from callcenter.services.journal import Recorder, Spool
+
+    settings = _settings(ctx)
+    spool = Spool(settings.path(settings.storage.spool_dir))
+    recorder = Recorder(_database(settings), spool, region=settings.organisation.phone_region, clock=utc_now)
+    result = recorder.replay()
+    click.echo(f"applied {result.applied}, unreadable {result.failed}, still waiting {result.remaining}")
+    if result.remaining:
+        sys.exit(1)
+
+
+@cli.command("simulate-call")
+@click.option("--from", "caller", default="+8613800138000", show_default=True, help="caller number")
+@click.option("--name", default="Test", show_default=True, help="caller name as the network sends it")
+@click.option("--digits", default=None, help="the key pressed at the menu, e.g. 2")
+@click.option("--inputs", default=None, help="comma-separated: keys, 'timeout', 'hangup'; '!2' barges in")
+@click.option("--host", default=None, help="FastAGI host (default: settings agi.host)")
+@click.option("--port", type=int, default=None, help="FastAGI port (default: settings agi.port)")
+@click.option("--script", default="hotline", show_default=True)
+@click.option("--verbose", "-v", is_flag=True, help="print every AGI command and reply")
+@click.pass_context
+def simulate_call(
+    ctx: click.Context,
+    caller: str,
+    name: str,
+    digits: str | None,
+    inputs: str | None,
+    host: str | None,
+    port: int | None,
+    script: str,
+    verbose: bool,
+) -> None:
+    """Play a call against the FastAGI server as Asterisk would, and print the route."""
+    from callcenter.voice.agi.simulate import CallScript, parse_inputs
+    from callcenter.voice.agi.simulate import simulate_call as simulate
+
+    settings = _settings(ctx)
+    call = CallScript(caller_number=caller, caller_name=name, inputs=parse_inputs(digits, inputs), script=script)
+    try:
+        result = simulate(host or settings.agi.host, port or settings.agi.port, call)
+    except CallcenterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if verbose:
+        for command, reply in result.transcript:
+            click.echo(f"  > {command}\n  < {reply}")
+    if result.hung_up:
+        click.echo(f"caller hung up in the IVR (linkedid {result.linkedid})")
+        return
+    click.echo(
+        f"route: queue={result.queue or '-'} branch={result.variables.get('CC_BRANCH', '-')} "
+        f"priority={result.variables.get('CC_PRIORITY', '0')}"
+    )
+    click.echo(f"call id: {result.call_id or '(not recorded yet: spooled)'} (linkedid {result.linkedid})")
+    if settings.web.port:
+        click.echo(f"see it at http://{settings.web.host}:{settings.web.port}/calls/{result.call_id or ''}")
+
+
+@cli.command()
+@click.option("--port", type=int, default=None)
+@click.pass_context
+def agi(ctx: click.Context, port: int | None) -> None:
+    """Run the FastAGI server (Asterisk's AGI(agi://HOST:4573/hotline))."""
+    from callcenter.voice.agi.main import build_server
+
+    settings = _settings(ctx)
+    server = _fail_on_config(lambda: build_server(settings, _database(settings), utc_now, port=port))
+    click.echo(f"FastAGI listening on {settings.agi.host}:{server.port}")
+    _stop_on_signals(server.shutdown)
+    server.serve_forever()
+    server.server_close()
+
+
+@cli.command()
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--threads", type=int, default=16, show_default=True)
+@click.pass_context
+def web(ctx: click.Context, workers: int, threads: int) -> None:
+    """Run the web application under gunicorn (threaded workers, for SSE)."""
+    from gunicorn.app.base import BaseApplication
+
+    from web import create_app
+
+    settings = _settings(ctx)
+    app = _fail_on_config(lambda: create_app(settings))
+
+    class Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.web.host}:{settings.web.port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return app
+
+    Gunicorn().run()
+
+
+@cli.command("scheduler")
+@click.pass_context
+def scheduler_command(ctx: click.Context) -> None:
+    """Run the scheduler (APScheduler jobs) in the foreground."""
+    from scheduler.main import build_scheduler
+
+    settings = _settings(ctx)
+    scheduler = build_scheduler(settings, _database(settings), utc_now)
+    stop = threading.Event()
+    _stop_on_signals(stop.set)
+    scheduler.start()
+    click.echo("scheduler running: " + ", ".join(job.id for job in scheduler.get_jobs()))
+    stop.wait()
+    scheduler.shutdown()
+
+
+@cli.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """All in one: web, FastAGI server and scheduler in one process (what `make run` starts)."""
+    from werkzeug.serving import make_server
+
+    from callcenter.voice.agi.main import build_server
+    from callcenter.voice.agi.server import RunningServer
+    from scheduler.main import build_scheduler
+    from web import create_app
+
+    settings = _settings(ctx)
+    db = _database(settings)
+    app = _fail_on_config(lambda: create_app(settings, db))
+    agi_server = _fail_on_config(lambda: build_server(settings, db, utc_now))
+    http = make_server(settings.web.host, settings.web.port, app, threaded=True)
+    scheduler = build_scheduler(settings, db, utc_now)
+    _stop_on_signals(http.shutdown)
+    with RunningServer(agi_server):
+        scheduler.start()
+        _banner(settings, agi_server.port)
+        try:
+            http.serve_forever()
+        finally:
+            scheduler.shutdown(wait=False)
+            db.dispose()
+
+
+def _banner(settings: Settings, agi_port: int) -> None:
+    logins = settings.path(settings.storage.var_dir) / "demo-logins.txt"
+    click.echo("")
+    click.echo(f"  web:      http://{settings.web.host}:{settings.web.port}/")
+    click.echo(f"  FastAGI:  agi://{settings.agi.host}:{agi_port}/hotline")
+    if logins.exists():
+        first = logins.read_text(encoding="utf-8").splitlines()[0]
+        click.echo(f"  login:    {first}   (all demo logins: {logins})")
+    click.echo("  try:      .venv/bin/callcenter simulate-call --from +8613800138000 --digits 2")
+    click.echo("")
+
+
+def _fail_on_config(build: Any) -> Any:
+    try:
+        return build()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _stop_on_signals(stop: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signum)
+        threading.Thread(target=stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _display_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        if ":" in credentials:
+            return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Protocol adapters (Asterisk FastAGI/AMI, Twilio): they translate, nothing else."""

@@ -1,0 +1,1 @@
+"""Asterisk FastAGI: pyst2 adapter, threaded server, scripts, and a simulated Asterisk."""

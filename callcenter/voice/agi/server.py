@@ -1,0 +1,199 @@
+"""The FastAGI server: a threaded TCP server (like wazo-agid) routing by ``agi_network_script``.
+
+Scripts are registered by name in one explicit table. Each request has one error boundary: if the
+script fails for any reason other than the caller hanging up, the caller is sent to the default
+queue (``CC_QUEUE``) and the failure is logged with the call id and recorded on the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from callcenter.exceptions import ProtocolError
+from callcenter.services.calls import CallSeen, Entry
+from callcenter.services.journal import Recorder
+from callcenter.voice.agi.protocol import AgiHangup, Limits, SocketAGI
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "asterisk"
+
+
+@dataclass
+class AgiRequest:
+    """One FastAGI session: the protocol object and what the script learnt about the call."""
+
+    agi: SocketAGI
+    script: str
+    call_key: str  # the contact record's external id (Asterisk linkedid once known)
+    uniqueid: str  # this channel's uniqueid (natural keys of this session's events)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.agi.env
+
+    def seen(self, at: datetime) -> CallSeen:
+        env = self.agi.env
+        return CallSeen(
+            channel=CHANNEL,
+            external_id=self.call_key,
+            at=at,
+            from_raw=env.get("agi_callerid", ""),
+            to_raw=env.get("agi_dnid", "") if env.get("agi_dnid") not in ("", "unknown") else "",
+            caller_name=env.get("agi_calleridname", "") if env.get("agi_calleridname") != "unknown" else "",
+        )
+
+
+Script = Callable[[AgiRequest], None]
+
+
+class Router:
+    """The table of AGI scripts. Registering a name twice is an error."""
+
+    def __init__(self) -> None:
+        self._scripts: dict[str, Script] = {}
+
+    def register(self, name: str, script: Script) -> None:
+        if name in self._scripts:
+            raise ValueError(f"AGI script {name!r} is registered twice")
+        self._scripts[name] = script
+
+    def get(self, name: str) -> Script | None:
+        return self._scripts.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._scripts)
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Where a failed request sends the caller, and how it is recorded."""
+
+    default_queue: str
+    recorder: Recorder
+    clock: Callable[[], datetime]
+
+
+def script_name(env: Mapping[str, str]) -> str:
+    """``agi_network_script`` (e.g. ``hotline``), or the path of ``agi_request`` without arguments."""
+    name = env.get("agi_network_script", "")
+    if not name:
+        request = env.get("agi_request", "")
+        name = request.split("://", 1)[-1].partition("/")[2]
+    return name.split("?", 1)[0].strip("/")
+
+
+class FastAGIHandler(socketserver.StreamRequestHandler):
+    server: FastAGIServer
+
+    def setup(self) -> None:
+        self.request.settimeout(self.server.env_timeout_s)
+        super().setup()
+
+    def handle(self) -> None:
+        peer = f"{self.client_address[0]}:{self.client_address[1]}" if self.client_address else "?"
+        try:
+            agi = SocketAGI(self.rfile, self.wfile, self.server.limits)
+        except (ProtocolError, OSError) as exc:
+            log.warning("AGI connection from %s dropped before the environment was read: %s", peer, exc)
+            return
+        self.request.settimeout(self.server.reply_timeout_s)
+        if agi.ignored_env_lines:
+            log.warning("AGI from %s: ignored %d malformed environment lines", peer, agi.ignored_env_lines)
+        uniqueid = agi.env.get("agi_uniqueid") or f"missing-{uuid.uuid4().hex}"
+        request = AgiRequest(agi=agi, script=script_name(agi.env), call_key=uniqueid, uniqueid=uniqueid)
+        self.server.run_request(request)
+
+
+class FastAGIServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 512
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        router: Router,
+        fallback: Fallback,
+        *,
+        limits: Limits | None = None,
+        env_timeout_s: float = 5.0,
+        reply_timeout_s: float = 120.0,
+    ) -> None:
+        self.router = router
+        self.fallback = fallback
+        self.limits = limits or Limits()
+        self.env_timeout_s = env_timeout_s
+        self.reply_timeout_s = reply_timeout_s
+        super().__init__(address, FastAGIHandler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def run_request(self, request: AgiRequest) -> None:
+        """The error boundary of one AGI request."""
+        script = self.router.get(request.script)
+        try:
+            if script is None:
+                raise LookupError(f"no AGI script named {request.script!r} (known: {', '.join(self.router.names)})")
+            script(request)
+        except AgiHangup as exc:
+            log.info("AGI %s call %s: %s", request.script, request.call_key, exc)
+        except (TimeoutError, socket.timeout):
+            log.warning("AGI %s call %s: Asterisk stopped answering; session closed", request.script, request.call_key)
+        except Exception as exc:
+            log.exception("AGI %s call %s failed; sending the caller to the default queue", request.script, request.call_key)
+            self._fall_back(request, exc)
+
+    def _fall_back(self, request: AgiRequest, exc: Exception) -> None:
+        queue = self.fallback.default_queue
+        now = self.fallback.clock()
+        entry = Entry(
+            key=f"agi:{request.uniqueid}:fallback",
+            kind="ivr.fallback",
+            at=now,
+            source="agi",
+            node=request.notes.get("node"),
+            seq=10_000,
+            data={"queue": queue, "branch": "error", "priority": 0, "error": f"{type(exc).__name__}: {exc}"[:255]},
+        )
+        try:
+            request.agi.set_variable("CC_QUEUE", queue)
+            request.agi.set_variable("CC_BRANCH", "error")
+        except Exception as send_error:  # the channel may be gone too; the record still matters
+            log.warning("call %s: could not set CC_QUEUE after the failure: %s", request.call_key, send_error)
+        try:
+            self.fallback.recorder.record(request.seen(now), [entry])
+        except Exception:
+            log.exception("call %s: could not record the fallback", request.call_key)
+
+
+class RunningServer:
+    """A FastAGI server serving in a background thread (for ``serve`` and the tests)."""
+
+    def __init__(self, server: FastAGIServer) -> None:
+        self.server = server
+        self.thread = threading.Thread(target=server.serve_forever, name="fastagi", daemon=True)
+
+    def __enter__(self) -> RunningServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)

@@ -1,0 +1,60 @@
+"""The scheduler's jobs, registered by name in one table. Each is a few lines around a service call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from callcenter.db import Database
+from callcenter.services.journal import Recorder, Spool
+from callcenter.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    db: Database
+    clock: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    func: Callable[[Runtime], object]
+    seconds: int
+    description: str
+
+
+_runtime: Runtime | None = None
+
+
+def bind(runtime: Runtime) -> None:
+    """Hand the process's dependencies to the jobs (called once by the scheduler's main)."""
+    global _runtime  # noqa: PLW0603 - the one process-wide binding APScheduler's stored jobs need
+    _runtime = runtime
+
+
+def replay_spool(runtime: Runtime) -> object:
+    settings = runtime.settings
+    spool = Spool(settings.path(settings.storage.spool_dir))
+    recorder = Recorder(runtime.db, spool, region=settings.organisation.phone_region, clock=runtime.clock)
+    result = recorder.replay()
+    if result.applied or result.failed or result.remaining:
+        log.info("spool replay: %s", result)
+    return result
+
+
+JOBS: dict[str, JobSpec] = {
+    "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
+}
+
+
+def run(name: str) -> object:
+    """The callable stored in the job store: look the job up by name and run it."""
+    if _runtime is None:
+        raise RuntimeError("scheduler jobs are not bound to a runtime; start them through scheduler.main")
+    spec = JOBS[name]
+    return spec.func(_runtime)
