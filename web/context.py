@@ -1,0 +1,40 @@
+"""What every request needs from the process: settings and the database, wired once in ``create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from callcenter.db import Database
+from callcenter.settings import Settings
+
+EXTENSION_KEY = "callcenter"
+
+
+@dataclass(frozen=True)
+class WebContext:
+    settings: Settings
+    db: Database
+
+
+def install(app: Flask, context: WebContext) -> None:
+    app.extensions[EXTENSION_KEY] = context
+    app.context_processor(lambda: {"organisation": context.settings.organisation})
+
+
+def web_context() -> WebContext:
+    context = current_app.extensions[EXTENSION_KEY]
+    assert isinstance(context, WebContext)
+    return context
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One short unit of work. Views build plain view models inside it and render after it closes,
+    so no session outlives its block and SQLite's write lock (BEGIN IMMEDIATE) is held briefly."""
+    with web_context().db.transaction() as session:
+        yield session

@@ -1,0 +1,46 @@
+"""Display names for the codes stored on calls (branch, disposition, tier, …), in the page's language.
+
+Codes not listed here are shown as stored, so a new code is visible before it is translated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+BRANCHES: Mapping[str, LazyString] = {
+    "consultation": _l("Consultation"),
+    "complaint": _l("Complaint"),
+    "timeout": _l("No choice (timeout)"),
+    "invalid": _l("Invalid choice"),
+}
+DISPOSITIONS: Mapping[str, LazyString] = {
+    "in_ivr": _l("In IVR"),
+    "queued": _l("Queued"),
+    "abandoned_in_ivr": _l("Hung up in IVR"),
+    "ended_in_ivr": _l("Ended in IVR"),
+    "answered": _l("Answered"),
+    "abandoned": _l("Abandoned in queue"),
+    "completed": _l("Completed"),
+}
+DIRECTIONS: Mapping[str, LazyString] = {"inbound": _l("Inbound"), "outbound": _l("Outbound")}
+TIERS: Mapping[str, LazyString] = {
+    "vip": _l("VIP"),
+    "key": _l("Key account"),
+    "normal": _l("Regular"),
+    "potential": _l("Prospect"),
+}
+RECORDING_STATUSES: Mapping[str, LazyString] = {
+    "pending": _l("Pending"),
+    "verified": _l("Verified"),
+    "missing": _l("Missing"),
+}
+
+
+def label(table: Mapping[str, LazyString], code: str | None) -> str:
+    if not code:
+        return ""
+    text = table.get(code)
+    return str(text) if text is not None else code
