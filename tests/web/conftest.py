@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -36,9 +35,9 @@ def app(web_settings: Settings, db: Database) -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask) -> Iterator[FlaskClient]:
-    with app.test_client() as client:
-        yield client
+def client(app: Flask) -> FlaskClient:
+    # Not `with app.test_client()`: a preserved request context would share `g` with a second client.
+    return app.test_client()
 
 
 @pytest.fixture

@@ -70,11 +70,12 @@ def make_account(
         return Account(user.id, username, PASSWORD)
 
 
-def set_locale(db: Database, account: Account, locale: str | None) -> None:
+def update_user(db: Database, account: Account, **columns: Any) -> None:
     with db.transaction() as session:
         user = session.get(User, account.id)
         assert user is not None
-        user.locale = locale
+        for name, value in columns.items():
+            setattr(user, name, value)
 
 
 def ivr_entries(uniqueid: str, start: datetime, branch: str) -> list[Entry]:
