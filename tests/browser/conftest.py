@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, ViewportSize, sync_playwright
 from werkzeug.serving import make_server
 
 from callcenter.db import Database
@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
 ]
 REQUIRE_BROWSER = os.environ.get("CALLCENTER_REQUIRE_BROWSER") == "1"
 ARTIFACTS = ROOT / "test-artifacts"
-VIEWPORT = {"width": 1440, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -88,7 +88,7 @@ def _screenshot_path(node_id: str) -> Path:
 
 @pytest.fixture
 def page(browser: Browser, browser_errors: list[str], request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(locale="zh-CN", viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = browser.new_context(locale="zh-CN", viewport=VIEWPORT)
     page = context.new_page()
 
     def on_console(message: ConsoleMessage) -> None:

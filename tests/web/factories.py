@@ -82,7 +82,7 @@ def ivr_entries(uniqueid: str, start: datetime, branch: str) -> list[Entry]:
     """What the hotline flow reports for a caller who picks ``branch`` from the main menu."""
     route = f"route_{branch}"
     menu_at, routed_at = start + timedelta(seconds=6), start + timedelta(seconds=10)
-    steps = [
+    steps: list[tuple[str, datetime, str, dict[str, Any]]] = [
         ("ivr.node", start, "welcome", {"type": "play"}),
         ("ivr.node", menu_at, "main_menu", {"type": "menu"}),
         ("ivr.input", routed_at, "main_menu", {"digits": BRANCH_DIGITS[branch], "outcome": "option"}),

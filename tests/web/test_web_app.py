@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.pool import QueuePool
 
 from callcenter.db import Database
 from callcenter.exceptions import ConfigurationError
@@ -116,4 +117,6 @@ def test_requests_return_their_connections(
     login(client, account)
     for path in ("/calls", f"/calls/{call_id}", "/calls/999999", "/healthz"):
         client.get(path)
-        assert db.engine.pool.checkedout() == 0, path
+        pool = db.engine.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.checkedout() == 0, path

@@ -125,7 +125,9 @@ def test_every_other_route_sends_anonymous_visitors_to_login(app: Flask, client:
     for rule in app.url_map.iter_rules():
         if rule.endpoint in PUBLIC_ENDPOINTS:
             continue
-        path = rule.build(dict.fromkeys(rule.arguments, 1))[1]
+        built = rule.build(dict.fromkeys(rule.arguments, 1))
+        assert built is not None
+        path = built[1]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             response = client.open(path, method=method)
             assert response.status_code == 302, (method, path)
