@@ -49,6 +49,8 @@ def configure_session(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=is_https(settings),
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.web.session_minutes),
+        # A page left open for the whole shift can still post its forms (the token is per session anyway).
+        WTF_CSRF_TIME_LIMIT=settings.web.session_minutes * 60,
     )
 
 

@@ -48,6 +48,7 @@ def test_session_cookie_is_http_only_lax_and_expires(app: Flask, web_settings: S
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert app.config["SESSION_COOKIE_SECURE"] is False
     assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(minutes=web_settings.web.session_minutes)
+    assert app.config["WTF_CSRF_TIME_LIMIT"] == web_settings.web.session_minutes * 60
     cookie = app.test_client().get("/login").headers["Set-Cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
