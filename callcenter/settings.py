@@ -90,7 +90,7 @@ class Ivr(Section):
 
 class Agi(Section):
     host: str = "127.0.0.1"
-    port: int = Field(default=4573, ge=1, le=65535)
+    port: int = Field(default=4573, ge=0, le=65535)  # 0: any free port (tests)
     env_timeout_s: float = Field(default=5.0, gt=0)
     reply_timeout_s: float = Field(default=120.0, gt=0)
     max_line_bytes: int = Field(default=8192, ge=256)

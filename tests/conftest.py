@@ -119,7 +119,7 @@ def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[Database]:
+def postgresql_database() -> Iterator[Database]:
     import psycopg
 
     name = f"callcenter_test_{uuid.uuid4().hex[:12]}"

@@ -26,7 +26,7 @@ from wtforms.validators import DataRequired, Length
 from callcenter.models import User
 from callcenter.models.user import ROLES
 from callcenter.services import users
-from web.context import transaction
+from web.context import reading
 from web.i18n import LANG_SESSION_KEY
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 def load_user(user_id: str) -> LoggedInUser | None:
     if not user_id.isdigit():
         return None
-    with transaction() as db_session:
+    with reading() as db_session:
         user = db_session.get(User, int(user_id))
         return LoggedInUser.from_model(user) if user is not None and user.active else None
 
@@ -130,7 +130,7 @@ def roles_required(*roles: str) -> Callable[[View[P]], View[P]]:
 
 
 def sign_in(username: str, password: str) -> LoggedInUser | None:
-    with transaction() as db_session:
+    with reading() as db_session:
         user = users.authenticate(db_session, username, password)
         return LoggedInUser.from_model(user) if user is not None else None
 

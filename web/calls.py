@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from callcenter.services import calls
-from web.context import transaction, web_context
+from web.context import reading, web_context
 from web.i18n import current_locale
 from web.presenters import FULL_NUMBER_ROLES, Display, call_detail, call_row
 
@@ -36,7 +36,7 @@ def home() -> ResponseReturnValue:
 def index() -> ResponseReturnValue:
     before = request.args.get("before", type=int)
     display = display_for_viewer(detail=False)
-    with transaction() as session:
+    with reading() as session:
         found = calls.recent_calls(session, limit=PAGE_SIZE + 1, before_id=before)
         rows = [call_row(call, display) for call in found[:PAGE_SIZE]]
     older = url_for("calls.index", before=rows[-1].id) if len(found) > PAGE_SIZE else None
@@ -47,6 +47,6 @@ def index() -> ResponseReturnValue:
 @bp.get("/calls/<int:call_id>")
 def detail(call_id: int) -> ResponseReturnValue:
     display = display_for_viewer(detail=True)
-    with transaction() as session:
+    with reading() as session:
         call = call_detail(calls.get_call(session, call_id), display)
     return render_template("calls/detail.html", call=call, numbers_revealed=display.reveal_numbers)

@@ -33,8 +33,8 @@ def web_context() -> WebContext:
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
-    """One short unit of work. Views build plain view models inside it and render after it closes,
-    so no session outlives its block and SQLite's write lock (BEGIN IMMEDIATE) is held briefly."""
-    with web_context().db.transaction() as session:
+def reading() -> Iterator[Session]:
+    """A short read-only unit of work. Views build plain view models inside it and render after it
+    closes, so no session outlives its block; on SQLite it takes no write lock."""
+    with web_context().db.read() as session:
         yield session

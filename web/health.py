@@ -6,7 +6,6 @@ import logging
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from callcenter.db import Database
@@ -19,8 +18,7 @@ bp = Blueprint("health", __name__)
 
 def database_answers(db: Database) -> bool:
     try:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        db.ping()
     except SQLAlchemyError:
         log.exception("health check: database unavailable")
         return False

@@ -153,11 +153,10 @@ def _check_graph(flow: Flow) -> None:
         missing = [lang for lang in flow.flow.languages if not texts.get(lang, "").strip()]
         if missing:
             raise FlowError(source, None, f"prompt {prompt!r} has no text for {', '.join(missing)}")
-    reachable = _reachable(flow)
-    unreachable = sorted(set(flow.nodes) - reachable)
+    _check_no_silent_loop(flow)
+    unreachable = sorted(set(flow.nodes) - _reachable(flow))
     if unreachable:
         raise FlowError(source, unreachable[0], "is not reachable from the start node")
-    _check_no_silent_loop(flow)
 
 
 def _valid_name(name: str) -> bool:

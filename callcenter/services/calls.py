@@ -164,7 +164,12 @@ def get_call(session: Session, call_id: int) -> Call:
     call = session.execute(
         select(Call)
         .where(Call.id == call_id)
-        .options(selectinload(Call.events), selectinload(Call.recordings), selectinload(Call.caller))
+        .options(
+            selectinload(Call.events),
+            selectinload(Call.recordings),
+            selectinload(Call.caller),
+            selectinload(Call.queue),
+        )
     ).scalar_one_or_none()
     if call is None:
         raise NotFound(f"call {call_id}")
@@ -173,7 +178,7 @@ def get_call(session: Session, call_id: int) -> Call:
 
 def recent_calls(session: Session, *, limit: int = 50, before_id: int | None = None) -> list[Call]:
     """Calls newest first (by start time, then id), ``limit`` at a time, for keyset paging."""
-    query = select(Call).options(selectinload(Call.caller)).order_by(Call.started_at.desc(), Call.id.desc())
+    query = select(Call).options(selectinload(Call.caller), selectinload(Call.queue)).order_by(Call.started_at.desc(), Call.id.desc())
     if before_id is not None:
         anchor = session.get(Call, before_id)
         if anchor is not None:

@@ -57,6 +57,11 @@ def _ivr_end(summary: Summary, event: EventLike) -> None:
     summary.disposition = "ended_in_ivr"
 
 
+def _fallback(summary: Summary, event: EventLike) -> None:
+    _route(summary, event)
+    _error(summary, event)
+
+
 def _error(summary: Summary, event: EventLike) -> None:
     summary.end_reason = str(event.data.get("error") or "error")[:255]
 
@@ -64,7 +69,7 @@ def _error(summary: Summary, event: EventLike) -> None:
 REDUCERS: dict[str, Callable[[Summary, EventLike], None]] = {
     "ivr.node": _node,
     "ivr.route": _route,
-    "ivr.fallback": _route,
+    "ivr.fallback": _fallback,
     "ivr.hangup": _hangup_in_ivr,
     "ivr.end": _ivr_end,
     "ivr.error": _error,

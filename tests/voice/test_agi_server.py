@@ -1,0 +1,213 @@
+"""The FastAGI server over TCP, driven by the simulated Asterisk, with the contact record checked."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from callcenter.db import Database
+from callcenter.ivr import engine
+from callcenter.models import Call, CallEvent
+from callcenter.services.journal import Recorder, Spool
+from callcenter.settings import Settings
+from callcenter.voice.agi.main import build_server
+from callcenter.voice.agi.server import FastAGIServer, RunningServer
+from callcenter.voice.agi.simulate import CallScript, Simulation, simulate_call
+
+from .test_agi_protocol import ENV
+
+Place = Callable[..., Simulation]
+
+
+def the_call(db: Database, linkedid: str) -> Call:
+    with db.sessions() as session:
+        call = session.execute(select(Call).where(Call.external_id == linkedid)).scalar_one()
+        session.expunge(call)
+        return call
+
+
+def count(db: Database, model: type) -> int:
+    with db.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+@pytest.mark.parametrize(("key", "queue"), [("1", "consultation"), ("2", "complaint")])
+def test_menu_key_sets_the_queue_and_logs_the_call(call: Place, db: Database, key: str, queue: str) -> None:
+    result = call(key, caller_number="+8615000150000")
+    assert result.variables["CC_QUEUE"] == queue
+    assert result.variables["CC_BRANCH"] == queue
+    assert result.variables["CC_PRIORITY"] == "0"
+    record = the_call(db, result.linkedid)
+    assert str(record.id) == result.call_id
+    assert (record.channel, record.ivr_branch, record.queue_name, record.disposition) == ("asterisk", queue, queue, "queued")
+    assert record.queue_id is not None
+    assert record.ivr_path == ["welcome", "main_menu", f"route_{queue}"]
+    assert record.from_e164 == "+8615000150000"
+    assert result.prompts[:2] == ["callcenter/hotline/zh/welcome", "callcenter/hotline/zh/main_menu"]
+
+
+def test_the_call_is_keyed_by_linkedid_not_the_agi_channels_uniqueid(call: Place, db: Database) -> None:
+    result = call("2")
+    assert result.linkedid != result.uniqueid
+    assert the_call(db, result.linkedid).external_id == result.linkedid
+
+
+@pytest.mark.parametrize(("inputs", "branch"), [(("timeout",) * 3, "timeout"), (("7", "8", "#"), "invalid")])
+def test_three_failures_go_to_the_default_queue(call: Place, db: Database, inputs: tuple[str, ...], branch: str) -> None:
+    result = call(*inputs)
+    assert (result.queue, result.variables["CC_BRANCH"]) == ("consultation", branch)
+    assert [c for c in result.commands if c.startswith("GET DATA")] == ["GET DATA callcenter/hotline/zh/main_menu 6000 1"] * 3
+    record = the_call(db, result.linkedid)
+    assert (record.ivr_branch, record.queue_name) == (branch, "consultation")
+
+
+def test_repeat_and_barge_in(call: Place, db: Database) -> None:
+    assert call("9", "2").queue == "complaint"
+    barged = call("!1")
+    assert barged.queue == "consultation"
+    assert not any(c.startswith("GET DATA") for c in barged.commands)
+
+
+def test_vip_caller_gets_priority(call: Place, db: Database) -> None:
+    result = call("2", caller_number="+8613800138000")  # 张三, VIP in the demo data
+    assert result.variables["CC_PRIORITY"] == "10"
+    record = the_call(db, result.linkedid)
+    assert record.priority == 10 and record.caller_id is not None
+
+
+@pytest.mark.parametrize(
+    ("inputs", "last_node"),
+    [(("hangup",), "main_menu"), (("timeout", "hangup"), "main_menu"), (("5", "hangup"), "main_menu")],
+)
+def test_hangup_mid_menu_is_recorded_as_abandoned(call: Place, db: Database, inputs: tuple[str, ...], last_node: str) -> None:
+    result = call(*inputs)
+    assert result.hung_up
+    assert "CC_QUEUE" not in result.variables
+    record = the_call(db, result.linkedid)
+    assert record.disposition == "abandoned_in_ivr"
+    assert record.last_node == last_node
+    assert record.ended_at is not None and record.end_reason
+
+
+def test_hangup_during_the_greeting(agi_server: FastAGIServer, db: Database) -> None:
+    script = CallScript(inputs=["hangup"])
+    # "hangup" as the first input hangs up during the first STREAM FILE (the welcome).
+    result = simulate_call("127.0.0.1", agi_server.port, script)
+    assert result.transcript[-1][1] in ("200 result=-1 endpos=0", "200 result=-1")
+    assert the_call(db, result.linkedid).disposition == "abandoned_in_ivr"
+
+
+def test_replayed_session_changes_nothing(call: Place, db: Database) -> None:
+    first = call("2")
+    calls, events = count(db, Call), count(db, CallEvent)
+    again = call("2", linkedid=first.linkedid, uniqueid=first.uniqueid)
+    assert again.call_id == first.call_id
+    assert (count(db, Call), count(db, CallEvent)) == (calls, events)
+
+
+def raw_session(port: int, payload: bytes, read: bool = True) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        try:
+            sock.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            return b""
+        if not read:
+            return b""
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+                if data.count(b"\n") >= 1:
+                    break
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return data
+
+
+def test_garbage_oversized_and_silent_clients_do_not_kill_the_server(agi_server: FastAGIServer, call: Place, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    raw_session(agi_server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    raw_session(agi_server.port, b"agi_callerid: " + b"9" * 1_000_000 + b"\n\n", read=False)
+    raw_session(agi_server.port, b"\xff\xfe\x00garbage\n" * 50 + b"\n")
+    with socket.create_connection(("127.0.0.1", agi_server.port), timeout=5) as silent:
+        silent.settimeout(3)
+        assert silent.recv(100) == b""  # closed by the server after env_timeout_s
+    truncated = ENV[: ENV.index(b"agi_uniqueid")]
+    raw_session(agi_server.port, truncated, read=False)
+    assert call("2").queue == "complaint"  # still serving
+    assert "dropped before the environment was read" in caplog.text
+
+
+def test_malformed_environment_lines_are_skipped_and_the_call_goes_on(agi_server: FastAGIServer, call: Place) -> None:
+    result = call("1", extra_env={"not a header line": "", "agi_": "x"})
+    assert result.queue == "consultation"
+
+
+def test_unknown_script_falls_back_to_the_default_queue(call: Place, db: Database) -> None:
+    result = call("2", script="no-such-script")
+    assert result.variables == {"CC_QUEUE": "consultation", "CC_BRANCH": "error"}
+    record = the_call(db, result.uniqueid)
+    assert (record.ivr_branch, record.queue_name) == ("error", "consultation")
+    assert record.end_reason is not None and "no AGI script named 'no-such-script'" in record.end_reason
+
+
+def test_a_failing_flow_still_sends_the_caller_to_a_queue(
+    call: Place, db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("flow bug")
+
+    monkeypatch.setattr(engine, "on_digits", broken)
+    result = call("2")
+    assert result.variables["CC_QUEUE"] == "consultation"
+    record = the_call(db, result.linkedid)
+    assert record.ivr_branch == "error" and record.end_reason == "RuntimeError: flow bug"
+    assert record.ivr_path == ["welcome", "main_menu"]  # what happened before the failure is kept
+    assert f"call {result.linkedid} failed" in caplog.text
+
+
+def test_garbage_reply_from_asterisk_falls_back(agi_server: FastAGIServer, db: Database) -> None:
+    with socket.create_connection(("127.0.0.1", agi_server.port), timeout=5) as sock:
+        sock.sendall(ENV)
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"GET VARIABLE")
+        sock.sendall(b"what is this\n")
+        lines = []
+        for _ in range(2):
+            lines.append(reader.readline().decode().strip())
+            sock.sendall(b"200 result=1\n")
+    assert lines == ['SET VARIABLE "CC_QUEUE" "consultation"', 'SET VARIABLE "CC_BRANCH" "error"']
+
+
+def test_database_outage_still_routes_and_the_record_is_replayed(
+    tmp_path: Path, db: Database, now: datetime, agi_settings: Settings
+) -> None:
+    down = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    server = build_server(agi_settings, down, lambda: now, port=0)
+    with RunningServer(server):
+        result = simulate_call("127.0.0.1", server.port, CallScript(inputs=["2"]))
+    assert result.queue == "complaint" and result.call_id is None
+    spool = Spool(agi_settings.path(agi_settings.storage.spool_dir))
+    assert len(spool.pending()) == 2  # arrival and route
+    replayed = Recorder(db, spool, region="CN", clock=lambda: now).replay()
+    assert replayed.applied == 2
+    record = the_call(db, result.linkedid)
+    assert (record.ivr_branch, record.disposition) == ("complaint", "queued")
+
+
+def test_concurrent_calls_each_get_exactly_one_record(agi_server: FastAGIServer, db: Database) -> None:
+    total = 100
+    scripts = [CallScript(inputs=[str(1 + index % 2)], caller_number=f"+86138{index:08d}") for index in range(total)]
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda s: simulate_call("127.0.0.1", agi_server.port, s, timeout_s=30), scripts))
+    assert all(r.call_id for r in results)
+    assert len({r.call_id for r in results}) == total
+    assert count(db, Call) == total
+    assert sum(r.queue == "complaint" for r in results) == total // 2
