@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 translations: install
-	@if [ -n "$(CATALOGS)" ]; then $(BIN)/pybabel compile --use-fuzzy -q -d web/translations; fi
+	@if [ -n "$(CATALOGS)" ]; then $(BIN)/pybabel compile -d web/translations; fi
 
 migrate: install
 	$(CALLCENTER) migrate
@@ -30,8 +30,12 @@ migrate: install
 seed: migrate
 	$(CALLCENTER) seed-demo
 
-serve: install
-	$(CALLCENTER) serve
+# The web secret comes from the environment only; for a local run we keep one in var/ (git-ignored).
+var/secret_key:
+	@mkdir -p var && umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+
+serve: install var/secret_key
+	CALLCENTER_WEB__SECRET_KEY="$$(cat var/secret_key)" $(CALLCENTER) serve
 
 lint: install
 	$(BIN)/ruff check .
@@ -41,10 +45,10 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install translations
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	CALLCENTER_TEST_REPORT=var/test-report.json $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.agi
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

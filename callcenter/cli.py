@@ -12,6 +12,8 @@ import secrets
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -43,8 +45,14 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
-def _database(settings: Settings) -> Database:
-    return Database(settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size)
+@contextmanager
+def _database(settings: Settings) -> Iterator[Database]:
+    """The process's database, closed when the command ends."""
+    db = Database(settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size)
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
 @click.group()
@@ -100,14 +108,15 @@ def check_flows(ctx: click.Context) -> None:
 @click.option("--name", "display_name", default="", help="display name")
 @click.password_option(help="asked for when not given")
 @click.pass_context
-def create_user(ctx: click.Context, username: str, roles: tuple[str, ...], display_name: str, password: str) -> None:
+def create_user(
+    ctx: click.Context, username: str, roles: tuple[str, ...], display_name: str, password: str
+) -> None:
     """Create a web account."""
     from callcenter.services.users import create_user as create
 
     settings = _settings(ctx)
-    db = _database(settings)
     try:
-        with db.transaction() as session:
+        with _database(settings) as db, db.transaction() as session:
             create(session, username, password, roles, now=utc_now(), display_name=display_name)
     except CallcenterError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -123,8 +132,7 @@ def seed_demo(ctx: click.Context) -> None:
     settings = _settings(ctx)
     logins_file = settings.path(settings.storage.var_dir) / "demo-logins.txt"
     admin_password = _demo_admin_password(logins_file)
-    db = _database(settings)
-    with db.transaction() as session:
+    with _database(settings) as db, db.transaction() as session:
         logins = seed(session, now=utc_now(), admin_password=admin_password)
     lines = [f"{login.username} / {login.password}" for login in logins]
     logins_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -152,8 +160,8 @@ def replay_spool(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     spool = Spool(settings.path(settings.storage.spool_dir))
-    recorder = Recorder(_database(settings), spool, region=settings.organisation.phone_region, clock=utc_now)
-    result = recorder.replay()
+    with _database(settings) as db:
+        result = Recorder(db, spool, region=settings.organisation.phone_region, clock=utc_now).replay()
     click.echo(f"applied {result.applied}, unreadable {result.failed}, still waiting {result.remaining}")
     if result.remaining:
         sys.exit(1)
@@ -185,7 +193,9 @@ def simulate_call(
     from callcenter.voice.agi.simulate import simulate_call as simulate
 
     settings = _settings(ctx)
-    call = CallScript(caller_number=caller, caller_name=name, inputs=parse_inputs(digits, inputs), script=script)
+    call = CallScript(
+        caller_number=caller, caller_name=name, inputs=parse_inputs(digits, inputs), script=script
+    )
     try:
         result = simulate(host or settings.agi.host, port or settings.agi.port, call)
     except CallcenterError as exc:
@@ -213,11 +223,12 @@ def agi(ctx: click.Context, port: int | None) -> None:
     from callcenter.voice.agi.main import build_server
 
     settings = _settings(ctx)
-    server = _fail_on_config(lambda: build_server(settings, _database(settings), utc_now, port=port))
-    click.echo(f"FastAGI listening on {settings.agi.host}:{server.port}")
-    _stop_on_signals(server.shutdown)
-    server.serve_forever()
-    server.server_close()
+    with _database(settings) as db:
+        server = _fail_on_config(lambda: build_server(settings, db, utc_now, port=port))
+        click.echo(f"FastAGI listening on {settings.agi.host}:{server.port}")
+        _stop_on_signals(server.shutdown)
+        server.serve_forever()
+        server.server_close()
 
 
 @cli.command()
@@ -254,13 +265,14 @@ def scheduler_command(ctx: click.Context) -> None:
     from scheduler.main import build_scheduler
 
     settings = _settings(ctx)
-    scheduler = build_scheduler(settings, _database(settings), utc_now)
     stop = threading.Event()
     _stop_on_signals(stop.set)
-    scheduler.start()
-    click.echo("scheduler running: " + ", ".join(job.id for job in scheduler.get_jobs()))
-    stop.wait()
-    scheduler.shutdown()
+    with _database(settings) as db:
+        scheduler = build_scheduler(settings, db, utc_now)
+        scheduler.start()
+        click.echo("scheduler running: " + ", ".join(job.id for job in scheduler.get_jobs()))
+        stop.wait()
+        scheduler.shutdown()
 
 
 @cli.command()
@@ -275,20 +287,19 @@ def serve(ctx: click.Context) -> None:
     from web import create_app
 
     settings = _settings(ctx)
-    db = _database(settings)
-    app = _fail_on_config(lambda: create_app(settings, db))
-    agi_server = _fail_on_config(lambda: build_server(settings, db, utc_now))
-    http = make_server(settings.web.host, settings.web.port, app, threaded=True)
-    scheduler = build_scheduler(settings, db, utc_now)
-    _stop_on_signals(http.shutdown)
-    with RunningServer(agi_server):
-        scheduler.start()
-        _banner(settings, agi_server.port)
-        try:
-            http.serve_forever()
-        finally:
-            scheduler.shutdown(wait=False)
-            db.dispose()
+    with _database(settings) as db:
+        app = _fail_on_config(lambda: create_app(settings, db))
+        agi_server = _fail_on_config(lambda: build_server(settings, db, utc_now))
+        http = make_server(settings.web.host, settings.web.port, app, threaded=True)
+        scheduler = build_scheduler(settings, db, utc_now)
+        _stop_on_signals(http.shutdown)
+        with RunningServer(agi_server):
+            scheduler.start()
+            _banner(settings, agi_server.port)
+            try:
+                http.serve_forever()
+            finally:
+                scheduler.shutdown(wait=False)
 
 
 def _banner(settings: Settings, agi_port: int) -> None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -120,8 +121,6 @@ def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
 
 @pytest.fixture(scope="session")
 def postgresql_database() -> Iterator[Database]:
-    import psycopg
-
     name = f"callcenter_test_{uuid.uuid4().hex[:12]}"
     admin_dsn = POSTGRES_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
     try:

@@ -20,7 +20,9 @@ def test_numbers_are_normalised_to_e164(raw: str, e164: str | None) -> None:
     assert normalise(raw, "CN").e164 == e164
 
 
-@pytest.mark.parametrize("raw", ["", "anonymous", "<unknown>", "garbage", "12", "+86 138", "☎️☎️", "x" * 500, None])
+@pytest.mark.parametrize(
+    "raw", ["", "anonymous", "<unknown>", "garbage", "12", "+86 138", "☎️☎️", "x" * 500, None]
+)
 def test_unparseable_numbers_are_kept_and_flagged(raw: str | None) -> None:
     number = normalise(raw, "CN")
     assert number.e164 is None

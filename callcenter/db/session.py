@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,7 +54,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._readers = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -92,7 +94,7 @@ def insert_ignoring_duplicates(
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
-    table = model.__table__
+    table = cast(Table, model.__table__)
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
     elif dialect == "sqlite":

@@ -12,7 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from callcenter.exceptions import FlowError
-from callcenter.ivr.flow import DEFAULT_QUEUE, REPEAT, Flow, HangupNode, HoursNode, MenuNode, PlayNode, QueueNode
+from callcenter.ivr.flow import (
+    DEFAULT_QUEUE,
+    REPEAT,
+    Flow,
+    HangupNode,
+    HoursNode,
+    MenuNode,
+    PlayNode,
+    QueueNode,
+)
 from callcenter.ivr.hours import DailyHours
 
 MAX_STEPS_WITHOUT_INPUT = 64
@@ -127,7 +136,9 @@ class _Run:
     def gather(self, name: str, menu: MenuNode) -> None:
         lang = self.state.language
         keys = "".join(sorted(menu.options))
-        self.actions.append(Gather(name, menu.prompt, self.flow.text(menu.prompt, lang), lang, keys, menu.timeout_s))
+        self.actions.append(
+            Gather(name, menu.prompt, self.flow.text(menu.prompt, lang), lang, keys, menu.timeout_s)
+        )
 
     def finish(self) -> Step:
         return Step(self.state, tuple(self.actions), tuple(self.events))
@@ -215,7 +226,9 @@ def on_no_input(flow: Flow, rules: Rules, state: State, now: datetime) -> Step:
     return _retry_or_leave(run, name, menu, count, menu.no_input_prompt, menu.on_no_input)
 
 
-def _retry_or_leave(run: _Run, name: str, menu: MenuNode, count: int, prompt: str | None, target: str) -> Step:
+def _retry_or_leave(
+    run: _Run, name: str, menu: MenuNode, count: int, prompt: str | None, target: str
+) -> Step:
     limit = run.rules.max_retries if menu.max_retries is None else menu.max_retries
     if count > limit:
         return run.enter(target)

@@ -183,7 +183,9 @@ def _check_no_silent_loop(flow: Flow) -> None:
         if isinstance(node, MenuNode):
             return
         if name in stack:
-            raise FlowError(flow.source, name, f"loops back to itself with no menu: {' → '.join((*stack, name))}")
+            raise FlowError(
+                flow.source, name, f"loops back to itself with no menu: {' → '.join((*stack, name))}"
+            )
         for _, target in _targets(node):
             visit(target, (*stack, name))
 

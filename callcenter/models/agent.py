@@ -44,7 +44,9 @@ class Agent(Base):
     twilio_identity: Mapped[str | None] = mapped_column(String(64), unique=True)
     skill_level: Mapped[str] = mapped_column(String(8), default="junior")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"), unique=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), unique=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     queues: Mapped[list[Queue]] = relationship(secondary=agent_queue, back_populates="agents")

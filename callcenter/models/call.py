@@ -60,7 +60,9 @@ class Call(Base):
     queue: Mapped[Queue | None] = relationship()
     agent: Mapped[Agent | None] = relationship()
     events: Mapped[list[CallEvent]] = relationship(
-        back_populates="call", order_by="(CallEvent.at, CallEvent.seq, CallEvent.id)", cascade="all, delete-orphan"
+        back_populates="call",
+        order_by="(CallEvent.at, CallEvent.seq, CallEvent.id)",
+        cascade="all, delete-orphan",
     )
     recordings: Mapped[list[Recording]] = relationship(back_populates="call", cascade="all, delete-orphan")
 

@@ -16,7 +16,9 @@ def find_caller(session: Session, e164: str) -> Caller | None:
     return session.execute(select(Caller).where(Caller.e164 == e164)).scalar_one_or_none()
 
 
-def ensure_caller(session: Session, e164: str, *, now: datetime, name: str = "", tier: str = "normal") -> Caller:
+def ensure_caller(
+    session: Session, e164: str, *, now: datetime, name: str = "", tier: str = "normal"
+) -> Caller:
     """The caller with this number, created on first contact (safe under concurrent first calls)."""
     insert_ignoring_duplicates(
         session,

@@ -178,11 +178,16 @@ def get_call(session: Session, call_id: int) -> Call:
 
 def recent_calls(session: Session, *, limit: int = 50, before_id: int | None = None) -> list[Call]:
     """Calls newest first (by start time, then id), ``limit`` at a time, for keyset paging."""
-    query = select(Call).options(selectinload(Call.caller), selectinload(Call.queue)).order_by(Call.started_at.desc(), Call.id.desc())
+    query = (
+        select(Call)
+        .options(selectinload(Call.caller), selectinload(Call.queue))
+        .order_by(Call.started_at.desc(), Call.id.desc())
+    )
     if before_id is not None:
         anchor = session.get(Call, before_id)
         if anchor is not None:
             query = query.where(
-                (Call.started_at < anchor.started_at) | ((Call.started_at == anchor.started_at) & (Call.id < anchor.id))
+                (Call.started_at < anchor.started_at)
+                | ((Call.started_at == anchor.started_at) & (Call.id < anchor.id))
             )
     return list(session.execute(query.limit(limit)).scalars())

@@ -19,7 +19,13 @@ QUEUES = (("consultation", "业务咨询", "Consultation"), ("complaint", "投�
 AGENTS = (
     ("zhangwei", "张伟", ("agent_consultation",), "PJSIP/1001", ("consultation",)),
     ("lina", "李娜", ("agent_complaint",), "PJSIP/1002", ("complaint",)),
-    ("wangfang", "王芳", ("agent_consultation", "agent_complaint"), "PJSIP/1003", ("consultation", "complaint")),
+    (
+        "wangfang",
+        "王芳",
+        ("agent_consultation", "agent_complaint"),
+        "PJSIP/1003",
+        ("consultation", "complaint"),
+    ),
 )
 CALLERS = (
     ("+8613800138000", "张三", "vip"),
@@ -28,7 +34,7 @@ CALLERS = (
     ("+862161234567", "上海某某贸易有限公司", "normal"),
 )
 ADMIN_USERNAME = "admin"
-DEMO_AGENT_PASSWORD = "agent-demo-2026"
+DEMO_AGENT_PASSWORD = "agent-demo-2026"  # noqa: S105 - demo data, printed by make run
 
 
 @dataclass(frozen=True)

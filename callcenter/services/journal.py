@@ -76,7 +76,10 @@ class Recorder:
             path = self.spool.put(to_payload(seen, entries))
             log.error(
                 "database unavailable, call %s/%s spooled to %s: %s",
-                seen.channel, seen.external_id, path.name, exc.__class__.__name__,
+                seen.channel,
+                seen.external_id,
+                path.name,
+                exc.__class__.__name__,
             )
             return None
 

@@ -40,7 +40,9 @@ def create_user(
     wanted = sorted(set(roles))
     unknown = [role for role in wanted if role not in ROLES]
     if unknown or not wanted:
-        raise UserError(f"unknown roles {unknown}; choose from {', '.join(ROLES)}" if unknown else "give a role")
+        raise UserError(
+            f"unknown roles {unknown}; choose from {', '.join(ROLES)}" if unknown else "give a role"
+        )
     if find_user(session, username) is not None:
         raise UserError(f"user {username!r} already exists")
     user = User(

@@ -17,7 +17,12 @@ from callcenter.ivr.hours import DailyHours
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
-RULES = Rules(max_retries=2, default_queue="consultation", vip_priority=10, hours=DailyHours(time(6), time(22), SHANGHAI))
+RULES = Rules(
+    max_retries=2,
+    default_queue="consultation",
+    vip_priority=10,
+    hours=DailyHours(time(6), time(22), SHANGHAI),
+)
 HOTLINE = load_flows(Path(__file__).resolve().parents[2] / "ivr_flows")["hotline"]
 
 
@@ -28,7 +33,11 @@ def run(inputs: list[str], *, flow: Flow = HOTLINE, vip: bool = False, now: date
         state = steps[-1].state
         if state.finished:
             break
-        step = engine.on_no_input(flow, RULES, state, now) if token == "timeout" else engine.on_digits(flow, RULES, state, token, now)
+        step = (
+            engine.on_no_input(flow, RULES, state, now)
+            if token == "timeout"
+            else engine.on_digits(flow, RULES, state, token, now)
+        )
         steps.append(step)
     return steps
 
@@ -43,12 +52,16 @@ def test_start_plays_the_greeting_then_waits_at_the_menu() -> None:
     step = engine.start(HOTLINE, RULES, NOW)
     assert [type(action) for action in step.actions] == [Play, Gather]
     gather = step.waiting_for_input
-    assert gather is not None and gather.node == "main_menu" and gather.keys == "129" and gather.timeout_s == 6
+    assert (
+        gather is not None and gather.node == "main_menu" and gather.keys == "129" and gather.timeout_s == 6
+    )
     assert step.state.language == "zh"
     assert [event.kind for event in step.events] == ["ivr.node", "ivr.node"]
 
 
-@pytest.mark.parametrize(("key", "queue", "branch"), [("1", "consultation", "consultation"), ("2", "complaint", "complaint")])
+@pytest.mark.parametrize(
+    ("key", "queue", "branch"), [("1", "consultation", "consultation"), ("2", "complaint", "complaint")]
+)
 def test_menu_keys_route_to_their_queue(key: str, queue: str, branch: str) -> None:
     assert route(run([key])) == Enqueue(queue=queue, branch=branch, priority=0)
 
@@ -90,7 +103,11 @@ def test_events_carry_unique_sequence_numbers_and_the_path() -> None:
     assert steps[-1].state.path == ("welcome", "main_menu", "route_complaint")
     inputs = [(e.data["digits"], e.data["outcome"]) for e in events if e.kind == "ivr.input"]
     assert inputs == [("5", "invalid"), ("2", "option")]
-    assert events[-1].kind == "ivr.route" and events[-1].data == {"queue": "complaint", "branch": "complaint", "priority": 0}
+    assert events[-1].kind == "ivr.route" and events[-1].data == {
+        "queue": "complaint",
+        "branch": "complaint",
+        "priority": 0,
+    }
 
 
 def test_hangup_records_where_the_caller_left() -> None:

@@ -46,12 +46,28 @@ def broken(change: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("change", "node", "message"),
     [
-        (lambda d: d["nodes"]["main_menu"]["options"].update({"1": "nowhere"}), "main_menu", "options.1 goes to 'nowhere'"),
-        (lambda d: d["nodes"]["main_menu"]["options"].update({"12": "route_complaint"}), "main_menu", "not a single DTMF key"),
-        (lambda d: d["nodes"]["welcome"].update({"prompt": "missing"}), "welcome", "'missing' is not defined"),
+        (
+            lambda d: d["nodes"]["main_menu"]["options"].update({"1": "nowhere"}),
+            "main_menu",
+            "options.1 goes to 'nowhere'",
+        ),
+        (
+            lambda d: d["nodes"]["main_menu"]["options"].update({"12": "route_complaint"}),
+            "main_menu",
+            "not a single DTMF key",
+        ),
+        (
+            lambda d: d["nodes"]["welcome"].update({"prompt": "missing"}),
+            "welcome",
+            "'missing' is not defined",
+        ),
         (lambda d: d["nodes"]["welcome"].update({"type": "dance"}), "welcome", "type"),
         (lambda d: d["nodes"]["route_complaint"].update({"colour": "red"}), "route_complaint", "colour"),
-        (lambda d: d["nodes"].update({"orphan": {"type": "hangup", "reason": "x"}}), "orphan", "not reachable"),
+        (
+            lambda d: d["nodes"].update({"orphan": {"type": "hangup", "reason": "x"}}),
+            "orphan",
+            "not reachable",
+        ),
         (lambda d: d["nodes"]["main_menu"].update({"timeout_s": -1}), "main_menu", "timeout_s"),
         (lambda d: d["nodes"]["main_menu"].pop("on_invalid"), "main_menu", "on_invalid"),
     ],

@@ -13,7 +13,14 @@ HOURS = DailyHours(time(6), time(22), SHANGHAI)
 
 @pytest.mark.parametrize(
     ("local", "is_open"),
-    [((5, 59), False), ((6, 0), True), ((12, 0), True), ((21, 59), True), ((22, 0), False), ((23, 30), False)],
+    [
+        ((5, 59), False),
+        ((6, 0), True),
+        ((12, 0), True),
+        ((21, 59), True),
+        ((22, 0), False),
+        ((23, 30), False),
+    ],
 )
 def test_open_between_six_and_ten_local_time(local: tuple[int, int], is_open: bool) -> None:
     now = datetime(2026, 11, 23, *local, tzinfo=SHANGHAI)
@@ -32,4 +39,4 @@ def test_next_opening() -> None:
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
-        HOURS.is_open(datetime(2026, 11, 23, 12, 0))  # noqa: DTZ001
+        HOURS.is_open(datetime(2026, 11, 23, 12, 0))

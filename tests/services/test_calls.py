@@ -6,25 +6,53 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from callcenter.db import Database
-from callcenter.models import Call, CallEvent, Caller
+from callcenter.models import Call, Caller, CallEvent
 from callcenter.services.calls import CallSeen, Entry, get_call, recent_calls, record_call
 from callcenter.services.demo import seed_demo
 from callcenter.services.journal import Recorder, Spool
 
 
 def seen(now: datetime, external_id: str = "1795424087.4", **kw: str) -> CallSeen:
-    return CallSeen(channel="asterisk", external_id=external_id, at=now, from_raw=kw.get("from_raw", "13800138000"),
-                    caller_name=kw.get("caller_name", "张三"))
+    return CallSeen(
+        channel="asterisk",
+        external_id=external_id,
+        at=now,
+        from_raw=kw.get("from_raw", "13800138000"),
+        caller_name=kw.get("caller_name", "张三"),
+    )
 
 
 def route_entries(now: datetime, uniqueid: str = "1795424087.5") -> list[Entry]:
     return [
         Entry(f"agi:{uniqueid}:0", "ivr.node", now, "agi", "welcome", 0, {"type": "play"}),
         Entry(f"agi:{uniqueid}:1", "ivr.node", now, "agi", "main_menu", 1, {"type": "menu"}),
-        Entry(f"agi:{uniqueid}:2", "ivr.input", now + timedelta(seconds=4), "agi", "main_menu", 2, {"digits": "2", "outcome": "option"}),
-        Entry(f"agi:{uniqueid}:3", "ivr.node", now + timedelta(seconds=4), "agi", "route_complaint", 3, {"type": "queue"}),
-        Entry(f"agi:{uniqueid}:4", "ivr.route", now + timedelta(seconds=4), "agi", "route_complaint", 4,
-              {"queue": "complaint", "branch": "complaint", "priority": 0}),
+        Entry(
+            f"agi:{uniqueid}:2",
+            "ivr.input",
+            now + timedelta(seconds=4),
+            "agi",
+            "main_menu",
+            2,
+            {"digits": "2", "outcome": "option"},
+        ),
+        Entry(
+            f"agi:{uniqueid}:3",
+            "ivr.node",
+            now + timedelta(seconds=4),
+            "agi",
+            "route_complaint",
+            3,
+            {"type": "queue"},
+        ),
+        Entry(
+            f"agi:{uniqueid}:4",
+            "ivr.route",
+            now + timedelta(seconds=4),
+            "agi",
+            "route_complaint",
+            4,
+            {"queue": "complaint", "branch": "complaint", "priority": 0},
+        ),
     ]
 
 
@@ -80,20 +108,33 @@ def test_out_of_order_reports_agree(db: Database, now: datetime) -> None:
 def test_garbage_number_is_kept_and_flagged(db: Database, now: datetime) -> None:
     with db.transaction() as session:
         call = record_call(session, seen(now, from_raw="<script>1</script>"), [], region="CN", now=now)
-        assert (call.from_raw, call.from_e164, call.from_valid, call.caller_id) == ("<script>1</script>", None, False, None)
+        assert (call.from_raw, call.from_e164, call.from_valid, call.caller_id) == (
+            "<script>1</script>",
+            None,
+            False,
+            None,
+        )
     assert counts(db) == (1, 0, 0)
 
 
 def test_caller_name_is_bounded_and_kept_as_text(db: Database, now: datetime) -> None:
     with db.transaction() as session:
-        call = record_call(session, seen(now, caller_name="<b>X</b>\x07" + "名" * 300), [], region="CN", now=now)
+        call = record_call(
+            session, seen(now, caller_name="<b>X</b>\x07" + "名" * 300), [], region="CN", now=now
+        )
         assert call.caller_name.startswith("<b>X</b>名") and len(call.caller_name) == 128
 
 
 def test_recent_calls_newest_first_with_keyset_paging(db: Database, now: datetime) -> None:
     for index in range(5):
         with db.transaction() as session:
-            record_call(session, seen(now + timedelta(minutes=index), external_id=f"c{index}"), [], region="CN", now=now)
+            record_call(
+                session,
+                seen(now + timedelta(minutes=index), external_id=f"c{index}"),
+                [],
+                region="CN",
+                now=now,
+            )
     with db.sessions() as session:
         first = recent_calls(session, limit=3)
         assert [call.external_id for call in first] == ["c4", "c3", "c2"]
@@ -103,7 +144,9 @@ def test_recent_calls_newest_first_with_keyset_paging(db: Database, now: datetim
 
 def test_spooled_reports_are_replayed_once(db: Database, now: datetime, tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
-    down = Recorder(Database("postgresql+psycopg://nobody@127.0.0.1:1/none"), spool, region="CN", clock=lambda: now)
+    down = Recorder(
+        Database("postgresql+psycopg://nobody@127.0.0.1:1/none"), spool, region="CN", clock=lambda: now
+    )
     assert down.record(seen(now), route_entries(now)) is None
     assert down.record(seen(now), route_entries(now)) is None  # the same report twice
     assert len(spool.pending()) == 2
@@ -118,7 +161,9 @@ def test_spooled_reports_are_replayed_once(db: Database, now: datetime, tmp_path
 
 def test_replay_stops_while_the_database_is_still_down(now: datetime, tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
-    down = Recorder(Database("postgresql+psycopg://nobody@127.0.0.1:1/none"), spool, region="CN", clock=lambda: now)
+    down = Recorder(
+        Database("postgresql+psycopg://nobody@127.0.0.1:1/none"), spool, region="CN", clock=lambda: now
+    )
     down.record(seen(now), route_entries(now))
     result = down.replay()
     assert (result.applied, result.remaining) == (0, 1)

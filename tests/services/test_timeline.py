@@ -65,8 +65,18 @@ def test_hangup_during_the_transfer_announcement_is_still_abandoned() -> None:
 def test_fallback_routes_and_keeps_the_error() -> None:
     events = [
         *ROUTED[:2],
-        Ev("ivr.fallback", 2, 10_000, "main_menu", {"queue": "consultation", "branch": "error", "error": "boom"}),
+        Ev(
+            "ivr.fallback",
+            2,
+            10_000,
+            "main_menu",
+            {"queue": "consultation", "branch": "error", "error": "boom"},
+        ),
     ]
     summary = summarise(events)
-    assert (summary.queue_name, summary.ivr_branch, summary.disposition) == ("consultation", "error", "queued")
+    assert (summary.queue_name, summary.ivr_branch, summary.disposition) == (
+        "consultation",
+        "error",
+        "queued",
+    )
     assert summary.end_reason == "boom"

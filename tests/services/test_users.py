@@ -29,7 +29,9 @@ def test_create_and_authenticate(db: Database, now: datetime) -> None:
         ("", "long enough", ["qa"], "username"),
     ],
 )
-def test_bad_accounts_are_refused(db: Database, now: datetime, username: str, password: str, roles: list[str], message: str) -> None:
+def test_bad_accounts_are_refused(
+    db: Database, now: datetime, username: str, password: str, roles: list[str], message: str
+) -> None:
     with db.transaction() as session, pytest.raises(UserError, match=message):
         create_user(session, username, password, roles, now=now)
 

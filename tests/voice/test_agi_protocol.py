@@ -15,18 +15,20 @@ from callcenter.voice.agi.protocol import AgiHangup, Limits, SocketAGI, escape, 
 from callcenter.voice.agi.simulate import split_args
 
 ENV = (
-    "agi_network: yes\nagi_network_script: hotline\nagi_request: agi://127.0.0.1:4573/hotline\n"
-    "agi_channel: Local/100@hotline-00000000;2\nagi_language: en\nagi_type: Local\n"
-    "agi_uniqueid: 1795424056.1\nagi_version: 22.10.1\nagi_callerid: +8613800138000\n"
-    "agi_calleridname: Test\nagi_callingpres: 0\nagi_callingani2: 0\nagi_callington: 0\n"
-    "agi_callingtns: 0\nagi_dnid: unknown\nagi_rdnis: unknown\nagi_context: hotline\n"
-    "agi_extension: 100\nagi_priority: 6\nagi_enhanced: 0.0\nagi_accountcode: \n"
-    "agi_threadid: 140596748375744\n\n"
-).encode()
+    b"agi_network: yes\nagi_network_script: hotline\nagi_request: agi://127.0.0.1:4573/hotline\n"
+    b"agi_channel: Local/100@hotline-00000000;2\nagi_language: en\nagi_type: Local\n"
+    b"agi_uniqueid: 1795424056.1\nagi_version: 22.10.1\nagi_callerid: +8613800138000\n"
+    b"agi_calleridname: Test\nagi_callingpres: 0\nagi_callingani2: 0\nagi_callington: 0\n"
+    b"agi_callingtns: 0\nagi_dnid: unknown\nagi_rdnis: unknown\nagi_context: hotline\n"
+    b"agi_extension: 100\nagi_priority: 6\nagi_enhanced: 0.0\nagi_accountcode: \n"
+    b"agi_threadid: 140596748375744\n\n"
+)
 
 
 @contextmanager
-def session(*replies: str, env: bytes = ENV, close: bool = False, limits: Limits | None = None) -> Iterator[tuple[SocketAGI, socket.socket]]:
+def session(
+    *replies: str, env: bytes = ENV, close: bool = False, limits: Limits | None = None
+) -> Iterator[tuple[SocketAGI, socket.socket]]:
     """An AGI session whose Asterisk side has already sent ``env`` and ``replies``."""
     ours, theirs = socket.socketpair()
     data = env + "".join(reply + "\n" for reply in replies).encode("utf-8")
@@ -100,7 +102,10 @@ def test_hangup_during_get_data_then_the_unsolicited_hangup_line_keeps_replies_i
 
 
 def test_dead_channel_511_is_a_hangup_not_an_unknown_error() -> None:
-    with session("511 Command Not Permitted on a dead channel or intercept routine") as (agi, _), pytest.raises(AgiHangup):
+    with (
+        session("511 Command Not Permitted on a dead channel or intercept routine") as (agi, _),
+        pytest.raises(AgiHangup),
+    ):
         agi.stream_file_ex("beep")
 
 
@@ -110,7 +115,11 @@ def test_100_trying_is_skipped() -> None:
 
 
 def test_invalid_command_and_usage_replies() -> None:
-    usage = ["520-Invalid command syntax.  Proper usage follows:", "Usage: SET VARIABLE <name> <value>", "520 End of proper usage."]
+    usage = [
+        "520-Invalid command syntax.  Proper usage follows:",
+        "Usage: SET VARIABLE <name> <value>",
+        "520 End of proper usage.",
+    ]
     with session("510 Invalid or unknown command", *usage, "200 result=1") as (agi, _):
         with pytest.raises(AGIInvalidCommand):
             agi.execute("FOO")
@@ -123,9 +132,9 @@ def test_usage_cut_off_by_a_closed_socket_ends_instead_of_looping() -> None:
     done = threading.Event()
 
     def run() -> None:
-        with session("520-Invalid command syntax.  Proper usage follows:", close=True) as (agi, _):
-            with pytest.raises(AgiHangup):
-                agi.execute("SET VARIABLE")
+        usage = "520-Invalid command syntax.  Proper usage follows:"
+        with session(usage, close=True) as (agi, _), pytest.raises(AgiHangup):
+            agi.execute("SET VARIABLE")
         done.set()
 
     thread = threading.Thread(target=run, daemon=True)
@@ -204,6 +213,9 @@ def test_pyst2_itself_cannot_be_constructed_in_a_thread() -> None:
 
 
 def test_parse_reply() -> None:
-    assert parse_reply("result=1 (hello world) endpos=5") == {"result": ("1", "hello world"), "endpos": ("5", "")}
+    assert parse_reply("result=1 (hello world) endpos=5") == {
+        "result": ("1", "hello world"),
+        "endpos": ("5", ""),
+    }
     assert parse_reply("result= (timeout)") == {"result": ("", "timeout")}
     assert parse_reply("") == {"result": ("", "")}

@@ -46,7 +46,12 @@ def test_menu_key_sets_the_queue_and_logs_the_call(call: Place, db: Database, ke
     assert result.variables["CC_PRIORITY"] == "0"
     record = the_call(db, result.linkedid)
     assert str(record.id) == result.call_id
-    assert (record.channel, record.ivr_branch, record.queue_name, record.disposition) == ("asterisk", queue, queue, "queued")
+    assert (record.channel, record.ivr_branch, record.queue_name, record.disposition) == (
+        "asterisk",
+        queue,
+        queue,
+        "queued",
+    )
     assert record.queue_id is not None
     assert record.ivr_path == ["welcome", "main_menu", f"route_{queue}"]
     assert record.from_e164 == "+8615000150000"
@@ -60,10 +65,14 @@ def test_the_call_is_keyed_by_linkedid_not_the_agi_channels_uniqueid(call: Place
 
 
 @pytest.mark.parametrize(("inputs", "branch"), [(("timeout",) * 3, "timeout"), (("7", "8", "#"), "invalid")])
-def test_three_failures_go_to_the_default_queue(call: Place, db: Database, inputs: tuple[str, ...], branch: str) -> None:
+def test_three_failures_go_to_the_default_queue(
+    call: Place, db: Database, inputs: tuple[str, ...], branch: str
+) -> None:
     result = call(*inputs)
     assert (result.queue, result.variables["CC_BRANCH"]) == ("consultation", branch)
-    assert [c for c in result.commands if c.startswith("GET DATA")] == ["GET DATA callcenter/hotline/zh/main_menu 6000 1"] * 3
+    assert [c for c in result.commands if c.startswith("GET DATA")] == [
+        "GET DATA callcenter/hotline/zh/main_menu 6000 1"
+    ] * 3
     record = the_call(db, result.linkedid)
     assert (record.ivr_branch, record.queue_name) == (branch, "consultation")
 
@@ -86,7 +95,9 @@ def test_vip_caller_gets_priority(call: Place, db: Database) -> None:
     ("inputs", "last_node"),
     [(("hangup",), "main_menu"), (("timeout", "hangup"), "main_menu"), (("5", "hangup"), "main_menu")],
 )
-def test_hangup_mid_menu_is_recorded_as_abandoned(call: Place, db: Database, inputs: tuple[str, ...], last_node: str) -> None:
+def test_hangup_mid_menu_is_recorded_as_abandoned(
+    call: Place, db: Database, inputs: tuple[str, ...], last_node: str
+) -> None:
     result = call(*inputs)
     assert result.hung_up
     assert "CC_QUEUE" not in result.variables
@@ -131,7 +142,9 @@ def raw_session(port: int, payload: bytes, read: bool = True) -> bytes:
         return data
 
 
-def test_garbage_oversized_and_silent_clients_do_not_kill_the_server(agi_server: FastAGIServer, call: Place, caplog: pytest.LogCaptureFixture) -> None:
+def test_garbage_oversized_and_silent_clients_do_not_kill_the_server(
+    agi_server: FastAGIServer, call: Place, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING)
     raw_session(agi_server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     raw_session(agi_server.port, b"agi_callerid: " + b"9" * 1_000_000 + b"\n\n", read=False)
@@ -145,7 +158,9 @@ def test_garbage_oversized_and_silent_clients_do_not_kill_the_server(agi_server:
     assert "dropped before the environment was read" in caplog.text
 
 
-def test_malformed_environment_lines_are_skipped_and_the_call_goes_on(agi_server: FastAGIServer, call: Place) -> None:
+def test_malformed_environment_lines_are_skipped_and_the_call_goes_on(
+    agi_server: FastAGIServer, call: Place
+) -> None:
     result = call("1", extra_env={"not a header line": "", "agi_": "x"})
     assert result.queue == "consultation"
 
@@ -204,9 +219,13 @@ def test_database_outage_still_routes_and_the_record_is_replayed(
 
 def test_concurrent_calls_each_get_exactly_one_record(agi_server: FastAGIServer, db: Database) -> None:
     total = 100
-    scripts = [CallScript(inputs=[str(1 + index % 2)], caller_number=f"+86138{index:08d}") for index in range(total)]
+    scripts = [
+        CallScript(inputs=[str(1 + index % 2)], caller_number=f"+86138{index:08d}") for index in range(total)
+    ]
     with ThreadPoolExecutor(max_workers=50) as pool:
-        results = list(pool.map(lambda s: simulate_call("127.0.0.1", agi_server.port, s, timeout_s=30), scripts))
+        results = list(
+            pool.map(lambda s: simulate_call("127.0.0.1", agi_server.port, s, timeout_s=30), scripts)
+        )
     assert all(r.call_id for r in results)
     assert len({r.call_id for r in results}) == total
     assert count(db, Call) == total

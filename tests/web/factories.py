@@ -16,7 +16,8 @@ from callcenter.db import Database
 from callcenter.models import User
 from callcenter.services.calls import CallSeen, Entry, record_call
 from callcenter.services.users import create_user
-from callcenter.settings import Settings, load_settings
+from callcenter.settings import Settings
+from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_SECRET = "test-secret"
@@ -37,22 +38,9 @@ MakeUser = Callable[..., Account]
 
 
 def web_settings_for(tmp: Path, database_url: str, **sections: dict[str, Any]) -> Settings:
-    """The project's settings file with a test database, a scratch folder and (unless replaced) a secret key.
-
-    Secrets are refused from the file but accepted as overrides (overrides are not the file).
-    """
-    overrides: dict[str, Any] = {
-        "database": {"url": database_url},
-        "storage": {
-            "var_dir": str(tmp / "var"),
-            "recordings_dir": str(tmp / "var" / "recordings"),
-            "spool_dir": str(tmp / "var" / "spool"),
-        },
-        "web": {"secret_key": TEST_SECRET},
-    }
-    for name, values in sections.items():
-        overrides[name] = {**overrides.get(name, {}), **values}
-    return load_settings(ROOT / "settings.toml", overrides=overrides)
+    """The suite's settings with a secret key (refused from the file, accepted as an override)."""
+    web = {"secret_key": TEST_SECRET, **sections.pop("web", {})}
+    return make_settings(tmp, database_url, web=web, **sections)
 
 
 def make_account(

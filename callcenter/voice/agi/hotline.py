@@ -91,7 +91,9 @@ class HotlineScript:
         escape_keys = gather.keys if gather else ""
         for action in step.actions:
             if isinstance(action, Play):
-                key = agi.stream_file_ex(sound_file(self.flow.name, action.language, action.prompt), escape_keys)
+                key = agi.stream_file_ex(
+                    sound_file(self.flow.name, action.language, action.prompt), escape_keys
+                )
                 if key and gather:  # barge-in: a key pressed during an announcement answers the menu
                     return engine.on_digits(self.flow, self.rules, step.state, key, self.clock())
             elif isinstance(action, Gather):
@@ -121,4 +123,3 @@ class HotlineScript:
         except SQLAlchemyError as exc:
             log.warning("VIP lookup unavailable (%s); caller treated as non-VIP", type(exc).__name__)
             return False
-

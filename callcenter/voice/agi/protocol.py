@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from asterisk.agi import AGI, AGIError, AGIHangup, AGIInvalidCommand, AGIUnknownError, AGIUsageError
 
@@ -54,6 +54,16 @@ CHANNEL_COMMANDS = frozenset(
 )
 MAX_USAGE_LINES = 64
 _RESULT_PAIR = re.compile(r"(\w+)=(\S*)(?:\s*\(([^)]*)\))?")
+
+
+class LineReader(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+class ByteWriter(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 class AgiHangup(AGIHangup):  # type: ignore[misc]
@@ -89,7 +99,7 @@ def parse_reply(response: str) -> dict[str, tuple[str, str]]:
 class SocketAGI(AGI):  # type: ignore[misc]
     """pyst2's AGI over one FastAGI connection (binary file objects from the socket)."""
 
-    def __init__(self, rfile: BinaryIO, wfile: BinaryIO, limits: Limits | None = None) -> None:
+    def __init__(self, rfile: LineReader, wfile: ByteWriter, limits: Limits | None = None) -> None:
         # Deliberately not calling AGI.__init__: it installs a signal handler and reads sys.stdin.
         self.rfile = rfile
         self.wfile = wfile

@@ -8,7 +8,6 @@ queue (``CC_QUEUE``) and the failure is logged with the call id and recorded on 
 from __future__ import annotations
 
 import logging
-import socket
 import socketserver
 import threading
 import uuid
@@ -146,14 +145,22 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
         script = self.router.get(request.script)
         try:
             if script is None:
-                raise LookupError(f"no AGI script named {request.script!r} (known: {', '.join(self.router.names)})")
+                raise LookupError(
+                    f"no AGI script named {request.script!r} (known: {', '.join(self.router.names)})"
+                )
             script(request)
         except AgiHangup as exc:
             log.info("AGI %s call %s: %s", request.script, request.call_key, exc)
-        except (TimeoutError, socket.timeout):
-            log.warning("AGI %s call %s: Asterisk stopped answering; session closed", request.script, request.call_key)
+        except TimeoutError:
+            log.warning(
+                "AGI %s call %s: Asterisk stopped answering; session closed", request.script, request.call_key
+            )
         except Exception as exc:
-            log.exception("AGI %s call %s failed; sending the caller to the default queue", request.script, request.call_key)
+            log.exception(
+                "AGI %s call %s failed; sending the caller to the default queue",
+                request.script,
+                request.call_key,
+            )
             self._fall_back(request, exc)
 
     def _fall_back(self, request: AgiRequest, exc: Exception) -> None:
@@ -166,7 +173,12 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
             source="agi",
             node=request.notes.get("node"),
             seq=10_000,
-            data={"queue": queue, "branch": "error", "priority": 0, "error": f"{type(exc).__name__}: {exc}"[:255]},
+            data={
+                "queue": queue,
+                "branch": "error",
+                "priority": 0,
+                "error": f"{type(exc).__name__}: {exc}"[:255],
+            },
         )
         try:
             request.agi.set_variable("CC_QUEUE", queue)

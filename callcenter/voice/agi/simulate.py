@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from callcenter.exceptions import ProtocolError
+from callcenter.voice.agi.protocol import LineReader
 
 DEAD_CHANNEL_ALLOWED = frozenset(
     {"SET VARIABLE", "GET VARIABLE", "GET FULL VARIABLE", "VERBOSE", "HANGUP", "NOOP", "ASYNCAGI BREAK"}
@@ -191,9 +192,9 @@ class FakeAsterisk:
                     break
         return result
 
-    def _lines(self, reader: socket.SocketIO | object) -> Iterable[str]:
+    def _lines(self, reader: LineReader) -> Iterable[str]:
         while True:
-            raw = reader.readline()  # type: ignore[attr-defined]
+            raw = reader.readline()
             if not raw:
                 return
             yield raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -253,7 +254,11 @@ class FakeAsterisk:
 
     def _cmd_set_variable(self, args: list[str], result: Simulation) -> str:
         if len(args) != 2:
-            return "520-Invalid command syntax.  Proper usage follows:\nUsage: SET VARIABLE <variablename> <value>\n520 End of proper usage."
+            return (
+                "520-Invalid command syntax.  Proper usage follows:\n"
+                "Usage: SET VARIABLE <variablename> <value>\n"
+                "520 End of proper usage."
+            )
         result.variables[args[0]] = args[1]
         self._channel_vars[args[0]] = args[1]
         return "200 result=1"

@@ -1,0 +1,55 @@
+"""The foundation's promise, end to end: a call placed by a simulated Asterisk over FastAGI is on
+the calls page, in the complaint queue, with its IVR path and timeline."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from callcenter.db import Database
+from callcenter.services.demo import seed_demo
+from callcenter.voice.agi.main import build_server
+from callcenter.voice.agi.server import FastAGIServer, RunningServer
+from callcenter.voice.agi.simulate import CallScript, simulate_call
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def fastagi(tmp_path: Path, db: Database, now: datetime) -> Iterator[FastAGIServer]:
+    with db.transaction() as session:
+        seed_demo(session, now=now, admin_password="admin-password")
+    server = build_server(make_settings(tmp_path, db.url), db, lambda: now, port=0)
+    with RunningServer(server):
+        yield server
+
+
+@pytest.mark.browser
+def test_simulated_call_appears_on_the_calls_page(
+    page: Page, live_server: str, fastagi: FastAGIServer, browser_errors: list[str]
+) -> None:
+    result = simulate_call("127.0.0.1", fastagi.port, CallScript(inputs=["5", "2"], caller_name='王 "小明"'))
+    assert result.queue == "complaint" and result.call_id
+
+    page.goto(f"{live_server}/login")
+    page.fill("#username", "admin")
+    page.fill("#password", "admin-password")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/calls$"))
+
+    row = page.locator(f"tr[data-call-id='{result.call_id}']")
+    expect(row.locator(".name")).to_have_text('王 "小明"')
+    expect(row.locator(".number")).to_have_text("138****8000")
+    expect(row.locator(".branch")).to_have_text("投诉")
+    expect(row.locator(".path")).to_have_text("welcome → main_menu → route_complaint")
+
+    row.locator("a").click()
+    timeline = page.locator("table.timeline tbody tr")
+    expect(timeline.filter(has_text="invalid")).to_have_count(1)  # the wrong key pressed first
+    expect(timeline.last).to_contain_text("queue=complaint")
+    expect(page.locator("body")).to_contain_text("+8613800138000")  # an admin sees the full number
+    assert browser_errors == []
