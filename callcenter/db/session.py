@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Table, TextClause, bindparam, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.db.base import Base
@@ -54,6 +56,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Threads of this process queue on a lock, which wakes the
+        # next writer at once, instead of on SQLite's busy handler, which sleeps in steps of up to
+        # 100 ms. Other processes still wait on busy_timeout.
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
         self._readers = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
@@ -65,7 +73,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work is committed on success and rolled back on any error."""
-        with self.sessions() as session, session.begin():
+        with self._write_lock, self.sessions() as session, session.begin():
             yield session
 
     @contextmanager
@@ -87,19 +95,23 @@ class Database:
         Base.metadata.create_all(self.engine)
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_ignoring(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> TextClause:
+    # The same SQL on SQLite (>= 3.24) and PostgreSQL; typed bind parameters keep the column types'
+    # conversions (aware datetimes, JSON). Built once, so SQLAlchemy caches its compiled form.
+    names = ", ".join(f'"{name}"' for name in columns)
+    values = ", ".join(f":{name}" for name in columns)
+    conflict = ", ".join(f'"{name}"' for name in keys)
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({values}) ON CONFLICT ({conflict}) DO NOTHING'  # noqa: S608 - names from the model
+    return text(sql).bindparams(*(bindparam(name, type_=table.c[name].type) for name in columns))
+
+
 def insert_ignoring_duplicates(
     session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str]
-) -> int:
-    """INSERT … ON CONFLICT (keys) DO NOTHING on SQLite and PostgreSQL; returns rows inserted."""
+) -> None:
+    """INSERT … ON CONFLICT (keys) DO NOTHING, for rows that all name the same columns."""
     if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
+        return
     table = cast(Table, model.__table__)
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
-    else:  # pragma: no cover - only the two supported dialects are configured
-        raise NotImplementedError(dialect)
-    result = session.execute(stmt)
-    return int(getattr(result, "rowcount", 0) or 0)
+    statement = _insert_ignoring(table, tuple(rows[0]), tuple(keys))
+    session.execute(statement, list(rows))

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from callcenter.db import Database
 from callcenter.services.calls import CallSeen, Entry, from_payload, record_call, to_payload
@@ -83,6 +83,19 @@ class Recorder:
             )
             return None
 
+    @staticmethod
+    def _set_aside(path: Path, suffix: str, exc: Exception) -> None:
+        try:
+            path.rename(path.with_suffix(suffix))
+        except FileNotFoundError:
+            return
+        log.error(
+            "spooled report %s cannot be applied (%s); kept as %s",
+            path.name,
+            exc,
+            path.with_suffix(suffix).name,
+        )
+
     def replay(self) -> ReplayResult:
         """Apply spooled reports in order; stop at the first database failure (try again later)."""
         applied = failed = 0
@@ -93,17 +106,19 @@ class Recorder:
                 seen, entries = from_payload(payload)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 failed += 1
-                bad = path.with_suffix(".bad")
-                path.rename(bad)
-                log.error("spooled report %s is unreadable (%s); kept as %s", path.name, exc, bad.name)
+                self._set_aside(path, ".bad", exc)
                 continue
             try:
                 with self.db.transaction() as session:
                     record_call(session, seen, entries, region=self.region, now=self.clock())
-            except (OperationalError, DBAPIError) as exc:
+            except (OperationalError, InterfaceError) as exc:
                 log.warning("replay stopped, database still unavailable: %s", exc.__class__.__name__)
                 return ReplayResult(applied, failed, len(pending) - index)
-            path.unlink()
+            except DBAPIError as exc:  # the database answers but refuses this report: set it aside
+                failed += 1
+                self._set_aside(path, ".failed", exc)
+                continue
+            path.unlink(missing_ok=True)  # another replayer may have finished it first
             applied += 1
             log.info("replayed spooled report for call %s/%s", seen.channel, seen.external_id)
         return ReplayResult(applied, failed, 0)

@@ -168,3 +168,19 @@ def test_replay_stops_while_the_database_is_still_down(now: datetime, tmp_path: 
     result = down.replay()
     assert (result.applied, result.remaining) == (0, 1)
     assert len(spool.pending()) == 1
+
+
+def test_a_report_the_database_refuses_is_set_aside_and_later_ones_still_apply(
+    db: Database, now: datetime, tmp_path: Path
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    down = Recorder(
+        Database("postgresql+psycopg://nobody@127.0.0.1:1/none"), spool, region="CN", clock=lambda: now
+    )
+    refused = CallSeen(channel=None, external_id="x", at=now)  # type: ignore[arg-type]  # NOT NULL violation
+    down.record(refused, [])
+    down.record(seen(now), route_entries(now))
+    result = Recorder(db, spool, region="CN", clock=lambda: now).replay()
+    assert (result.applied, result.failed, result.remaining) == (1, 1, 0)
+    assert len(list((tmp_path / "spool").glob("*.failed"))) == 1
+    assert counts(db)[0] == 1

@@ -11,7 +11,7 @@ import pytest
 from asterisk.agi import AGI, AGIInvalidCommand, AGIUnknownError, AGIUsageError
 
 from callcenter.exceptions import ProtocolError
-from callcenter.voice.agi.protocol import AgiHangup, Limits, SocketAGI, escape, parse_reply
+from callcenter.voice.agi.protocol import AgiCommandFailed, AgiHangup, Limits, SocketAGI, escape, parse_reply
 from callcenter.voice.agi.simulate import split_args
 
 ENV = (
@@ -92,13 +92,24 @@ def test_stream_file_reports_the_pressed_key_from_its_ascii_code() -> None:
 
 
 def test_hangup_during_get_data_then_the_unsolicited_hangup_line_keeps_replies_in_step() -> None:
-    # fastagi-hangup-during-get-data.txt: result=-1, then "HANGUP" before the next reply.
-    with session("200 result=-1", "HANGUP", "200 result=1", "200 result=1 (+8613800138000)") as (agi, _):
+    # fastagi-hangup-during-get-data.txt: result=-1, then "HANGUP" before the next reply (here: the
+    # NOOP probe SocketAGI sends to tell a hang-up from a failed command).
+    replies = ("200 result=-1", "HANGUP", "200 result=0", "200 result=1", "200 result=1 (+8613800138000)")
+    with session(*replies) as (agi, theirs):
         with pytest.raises(AgiHangup):
             agi.get_data_ex("silence/1", 6000, 1)
         agi.set_variable("ROUTE", "consultation")
         assert agi.get_variable_or_none("CALLERID(num)") == "+8613800138000"
         assert agi.hung_up
+        assert sent(theirs)[:2] == ["GET DATA silence/1 6000 1", "NOOP"]
+
+
+def test_result_minus_one_on_a_live_channel_is_a_failed_command_not_a_hangup() -> None:
+    # A missing sound file: res_agi answers -1, but no HANGUP line follows.
+    with session("200 result=-1 endpos=0", "200 result=0") as (agi, _):
+        with pytest.raises(AgiCommandFailed, match="missing sound file"):
+            agi.stream_file_ex("callcenter/hotline/zh/welcome")
+        assert not agi.hung_up
 
 
 def test_dead_channel_511_is_a_hangup_not_an_unknown_error() -> None:

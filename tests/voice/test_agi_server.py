@@ -111,7 +111,8 @@ def test_hangup_during_the_greeting(agi_server: FastAGIServer, db: Database) -> 
     script = CallScript(inputs=["hangup"])
     # "hangup" as the first input hangs up during the first STREAM FILE (the welcome).
     result = simulate_call("127.0.0.1", agi_server.port, script)
-    assert result.transcript[-1][1] in ("200 result=-1 endpos=0", "200 result=-1")
+    assert result.transcript[-2][1] == "200 result=-1 endpos=0"
+    assert result.transcript[-1] == ("NOOP", "200 result=0")  # the probe that confirms the hang-up
     assert the_call(db, result.linkedid).disposition == "abandoned_in_ivr"
 
 
@@ -167,7 +168,7 @@ def test_malformed_environment_lines_are_skipped_and_the_call_goes_on(
 
 def test_unknown_script_falls_back_to_the_default_queue(call: Place, db: Database) -> None:
     result = call("2", script="no-such-script")
-    assert result.variables == {"CC_QUEUE": "consultation", "CC_BRANCH": "error"}
+    assert result.variables == {"CC_QUEUE": "consultation", "CC_BRANCH": "error", "CC_PRIORITY": "0"}
     record = the_call(db, result.uniqueid)
     assert (record.ivr_branch, record.queue_name) == ("error", "consultation")
     assert record.end_reason is not None and "no AGI script named 'no-such-script'" in record.end_reason
@@ -230,3 +231,25 @@ def test_concurrent_calls_each_get_exactly_one_record(agi_server: FastAGIServer,
     assert len({r.call_id for r in results}) == total
     assert count(db, Call) == total
     assert sum(r.queue == "complaint" for r in results) == total // 2
+
+
+def test_missing_sound_files_are_not_mistaken_for_a_hangup(call: Place, db: Database) -> None:
+    """res_agi answers ``200 result=-1`` for a prompt it cannot open, as for a hang-up."""
+    missing = frozenset({"callcenter/hotline/zh/welcome", "callcenter/hotline/zh/main_menu"})
+    result = call("2", missing_sounds=missing)
+    assert not result.hung_up
+    assert result.queue == "consultation"  # every menu prompt failed: counted as silence, then the default
+    assert result.commands.count("NOOP") == 4  # the probe after each -1
+    record = the_call(db, result.linkedid)
+    assert (record.ivr_branch, record.disposition) == ("timeout", "queued")
+
+
+def test_only_the_greeting_missing_still_lets_the_caller_choose(call: Place) -> None:
+    result = call("2", missing_sounds=frozenset({"callcenter/hotline/zh/welcome"}))
+    assert result.queue == "complaint"
+
+
+def test_a_real_hangup_after_result_minus_one_is_still_a_hangup(call: Place, db: Database) -> None:
+    result = call("timeout", "hangup")
+    assert result.transcript[-1] == ("NOOP", "200 result=0")
+    assert the_call(db, result.linkedid).disposition == "abandoned_in_ivr"

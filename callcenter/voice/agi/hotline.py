@@ -23,7 +23,7 @@ from callcenter.phone import normalise
 from callcenter.services import callers
 from callcenter.services.calls import Entry
 from callcenter.services.journal import Recorder
-from callcenter.voice.agi.protocol import AgiHangup
+from callcenter.voice.agi.protocol import AgiCommandFailed, AgiHangup
 from callcenter.voice.agi.server import AgiRequest
 
 log = logging.getLogger(__name__)
@@ -59,66 +59,84 @@ class HotlineScript:
     db: Database
     region: str
     clock: Callable[[], datetime]
+    language: str = "zh"
 
     def __call__(self, request: AgiRequest) -> None:
         agi = request.agi
         request.call_key = agi.get_variable_or_none("CHANNEL(linkedid)") or request.uniqueid
         now = self.clock()
-        step = engine.start(self.flow, self.rules, now, vip=self._is_vip(request.env.get("agi_callerid", "")))
+        vip = self._is_vip(request.env.get("agi_callerid", ""))
+        step = engine.start(self.flow, self.rules, now, language=self.language, vip=vip)
         self._save(request, now, step.events)  # the call is on record from its first moment
-        unsaved: list[IvrEvent] = []
         try:
             agi.answer()
-            while True:
-                request.notes["node"] = step.state.node or request.notes.get("node")
-                following = self._perform(request, step)
-                if following is None:
-                    break
+            while (following := self._perform(request, step)) is not None:
                 step = following
-                unsaved.extend(step.events)
+                request.pending.extend(entries(request, step.events))
         except AgiHangup as exc:
             final = engine.on_hangup(self.flow, step.state, self.clock(), reason=str(exc))
-            self._save(request, self.clock(), [*unsaved, *final.events])
+            request.pending.extend(entries(request, final.events))
+            self._save(request, self.clock(), ())
             raise
-        call_id = self._save(request, self.clock(), unsaved)
+        call_id = self._save(request, self.clock(), ())
         if call_id is not None:
             agi.set_variable("CC_CALL_ID", call_id)
 
     def _perform(self, request: AgiRequest, step: Step) -> Step | None:
         """Carry out the step's actions; the engine's next step, or None when nothing waits for input."""
-        agi = request.agi
+        request.notes["node"] = step.state.node or request.notes.get("node")
         gather = step.waiting_for_input
-        escape_keys = gather.keys if gather else ""
         for action in step.actions:
             if isinstance(action, Play):
-                key = agi.stream_file_ex(
-                    sound_file(self.flow.name, action.language, action.prompt), escape_keys
-                )
+                key = self._play(request, action, gather.keys if gather else "")
                 if key and gather:  # barge-in: a key pressed during an announcement answers the menu
                     return engine.on_digits(self.flow, self.rules, step.state, key, self.clock())
             elif isinstance(action, Gather):
-                prompt = sound_file(self.flow.name, action.language, action.prompt)
-                digits, _timed_out = agi.get_data_ex(prompt, int(action.timeout_s * 1000), action.max_digits)
+                digits = self._gather(request, action)
                 if digits:
                     return engine.on_digits(self.flow, self.rules, step.state, digits, self.clock())
                 return engine.on_no_input(self.flow, self.rules, step.state, self.clock())
             elif isinstance(action, Enqueue):
                 # Set before anything else can fail, so Queue() gets the caller's choice.
-                agi.set_variable("CC_QUEUE", action.queue)
-                agi.set_variable("CC_BRANCH", action.branch)
-                agi.set_variable("CC_PRIORITY", action.priority)
+                request.agi.set_variable("CC_QUEUE", action.queue)
+                request.agi.set_variable("CC_BRANCH", action.branch)
+                request.agi.set_variable("CC_PRIORITY", action.priority)
             else:
                 assert isinstance(action, Hangup)
-                agi.hangup()
+                request.agi.hangup()
         return None
 
+    def _play(self, request: AgiRequest, action: Play, escape_keys: str) -> str:
+        sound = sound_file(self.flow.name, action.language, action.prompt)
+        try:
+            return request.agi.stream_file_ex(sound, escape_keys)
+        except AgiCommandFailed as exc:
+            log.warning("call %s: could not play %s (%s); going on", request.call_key, sound, exc)
+            return ""
+
+    def _gather(self, request: AgiRequest, action: Gather) -> str:
+        sound = sound_file(self.flow.name, action.language, action.prompt)
+        try:
+            digits, _timed_out = request.agi.get_data_ex(
+                sound, int(action.timeout_s * 1000), action.max_digits
+            )
+        except AgiCommandFailed as exc:
+            log.warning(
+                "call %s: menu prompt %s failed (%s); counted as no input", request.call_key, sound, exc
+            )
+            return ""
+        return digits
+
     def _save(self, request: AgiRequest, now: datetime, events: Sequence[IvrEvent]) -> int | None:
-        return self.recorder.record(request.seen(now), entries(request, events))
+        """Record ``events`` and whatever the session has pending; pending is cleared once handed over."""
+        batch = [*entries(request, events), *request.pending]
+        request.pending.clear()
+        return self.recorder.record(request.seen(now), batch)
 
     def _is_vip(self, raw_number: str) -> bool:
         number = normalise(raw_number, self.region)
         try:
-            with self.db.sessions() as session:
+            with self.db.read() as session:
                 return callers.is_vip(session, number.e164)
         except SQLAlchemyError as exc:
             log.warning("VIP lookup unavailable (%s); caller treated as non-VIP", type(exc).__name__)

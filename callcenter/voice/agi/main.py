@@ -37,7 +37,8 @@ def build_router(settings: Settings, db: Database, clock: Callable[[], datetime]
     recorder = make_recorder(settings, db, clock)
     region = settings.organisation.phone_region
     router = Router()
-    router.register("hotline", HotlineScript(flows["hotline"], rules, recorder, db, region, clock))
+    language = settings.organisation.default_language
+    router.register("hotline", HotlineScript(flows["hotline"], rules, recorder, db, region, clock, language))
     return router
 
 

@@ -70,6 +70,10 @@ class AgiHangup(AGIHangup):  # type: ignore[misc]
     """The caller hung up or the channel is dead; the session ends cleanly."""
 
 
+class AgiCommandFailed(AGIError):  # type: ignore[misc]
+    """A channel command failed (``result=-1``) but the caller is still there."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_line_bytes: int = 8192
@@ -150,9 +154,11 @@ class SocketAGI(AGI):  # type: ignore[misc]
         if code == 200:
             result = parse_reply(response)
             value, data = result["result"]
-            if data == "hangup" or (value == "-1" and self.last_command in CHANNEL_COMMANDS):
+            if data == "hangup":
                 self.hung_up = True
                 raise AgiHangup(f"{self.last_command}: caller hung up")
+            if value == "-1" and self.last_command in CHANNEL_COMMANDS:
+                self._hung_up_or_failed(self.last_command)
             return result
         if code == 511:
             self.hung_up = True
@@ -162,6 +168,18 @@ class SocketAGI(AGI):  # type: ignore[misc]
         if code == 520:
             raise AGIUsageError(self._read_usage(line))
         raise AGIUnknownError(code, f"unexpected reply {line[:80]!r}")
+
+    def _hung_up_or_failed(self, command: str) -> None:
+        """``result=-1`` means a hang-up or a failure (e.g. a missing sound file: same reply).
+
+        Asterisk sends its ``HANGUP`` line before the reply to the next command once the channel is
+        gone, so a NOOP tells the two apart.
+        """
+        if not self.hung_up:
+            self.execute("NOOP")
+        if self.hung_up:
+            raise AgiHangup(f"{command}: caller hung up")
+        raise AgiCommandFailed(f"{command} failed on a live channel (missing sound file?)")
 
     def _next_reply_line(self) -> str:
         while True:

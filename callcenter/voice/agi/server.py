@@ -35,6 +35,7 @@ class AgiRequest:
     call_key: str  # the contact record's external id (Asterisk linkedid once known)
     uniqueid: str  # this channel's uniqueid (natural keys of this session's events)
     notes: dict[str, Any] = field(default_factory=dict)
+    pending: list[Entry] = field(default_factory=list)  # timeline entries not yet recorded
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -163,6 +164,22 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
             )
             self._fall_back(request, exc)
 
+    def _record_pending(self, request: AgiRequest, reason: str) -> None:
+        now = self.fallback.clock()
+        lost = Entry(
+            f"agi:{request.uniqueid}:lost",
+            "ivr.error",
+            now,
+            "agi",
+            request.notes.get("node"),
+            10_000,
+            {"error": reason},
+        )
+        try:
+            self.fallback.recorder.record(request.seen(now), [*request.pending, lost])
+        except Exception:
+            log.exception("call %s: could not record the end of the session", request.call_key)
+
     def _fall_back(self, request: AgiRequest, exc: Exception) -> None:
         queue = self.fallback.default_queue
         now = self.fallback.clock()
@@ -183,10 +200,11 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
         try:
             request.agi.set_variable("CC_QUEUE", queue)
             request.agi.set_variable("CC_BRANCH", "error")
+            request.agi.set_variable("CC_PRIORITY", 0)
         except Exception as send_error:  # the channel may be gone too; the record still matters
             log.warning("call %s: could not set CC_QUEUE after the failure: %s", request.call_key, send_error)
         try:
-            self.fallback.recorder.record(request.seen(now), [entry])
+            self.fallback.recorder.record(request.seen(now), [*request.pending, entry])
         except Exception:
             log.exception("call %s: could not record the fallback", request.call_key)
 

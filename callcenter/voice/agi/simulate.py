@@ -93,6 +93,7 @@ class CallScript:
     uniqueid: str | None = None
     linkedid: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    missing_sounds: frozenset[str] = frozenset()  # prompts this PBX has no file for
 
     def environment(self, host: str, port: int) -> list[tuple[str, str]]:
         serial = next(_counter)
@@ -229,6 +230,8 @@ class FakeAsterisk:
         if len(args) < 2:
             return "520 Invalid command syntax.  Proper usage not available."
         result.prompts.append(args[0])
+        if args[0] in self.script.missing_sounds:
+            return "200 result=-1 endpos=0"  # what res_agi answers when the file cannot be opened
         upcoming = self._inputs[0] if self._inputs else ""
         if upcoming == "hangup":
             self._inputs.pop(0)
@@ -243,6 +246,8 @@ class FakeAsterisk:
         if not args:
             return "520 Invalid command syntax.  Proper usage not available."
         result.prompts.append(args[0])
+        if args[0] in self.script.missing_sounds:
+            return "200 result=-1"
         token = self._next_input().lstrip("!")
         if token == "hangup":
             result.hung_up = True
