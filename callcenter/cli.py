@@ -60,7 +60,7 @@ def _database(settings: Settings) -> Iterator[Database]:
 @click.option("--log-level", default="INFO", show_default=True)
 @click.pass_context
 def cli(ctx: click.Context, settings_path: str | None, log_level: str) -> None:
-    """Customer-service hotline: IVR on Asterisk and Twilio, contact records, agents, campaigns, QA."""
+    """Customer-service hotline: an IVR on Asterisk (FastAGI) with every call logged and shown on the web."""
     _setup_logging(log_level)
     ctx.ensure_object(dict)
     try:
@@ -236,7 +236,7 @@ def agi(ctx: click.Context, port: int | None) -> None:
 @click.option("--threads", type=int, default=16, show_default=True)
 @click.pass_context
 def web(ctx: click.Context, workers: int, threads: int) -> None:
-    """Run the web application under gunicorn (threaded workers, for SSE)."""
+    """Run the web application under gunicorn (threaded workers)."""
     from gunicorn.app.base import BaseApplication
 
     from web import create_app

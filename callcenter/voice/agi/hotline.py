@@ -32,7 +32,7 @@ SOUNDS_PREFIX = "callcenter"
 
 
 def sound_file(flow: str, language: str, prompt: str) -> str:
-    """Where ``render-prompts`` puts a prompt, relative to Asterisk's sounds folder (no extension)."""
+    """A prompt's sound file, relative to Asterisk's sounds folder, without extension."""
     return f"{SOUNDS_PREFIX}/{flow}/{language}/{prompt}"
 
 
