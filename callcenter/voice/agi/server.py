@@ -116,7 +116,10 @@ class FastAGIHandler(socketserver.StreamRequestHandler):
 
 
 class FastAGIServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
+    # Stopping waits for sessions in flight to finish (and to record what they saw); each is bounded
+    # by reply_timeout_s.
+    daemon_threads = False
+    block_on_close = True
     allow_reuse_address = True
     request_queue_size = 512
 
