@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -253,3 +254,14 @@ def test_a_real_hangup_after_result_minus_one_is_still_a_hangup(call: Place, db:
     result = call("timeout", "hangup")
     assert result.transcript[-1] == ("NOOP", "200 result=0")
     assert the_call(db, result.linkedid).disposition == "abandoned_in_ivr"
+
+
+def test_a_cut_off_session_that_named_its_call_is_on_record(agi_server: FastAGIServer, db: Database) -> None:
+    truncated = ENV[: ENV.index(b"agi_dnid")]  # uniqueid and caller arrived, then the connection closed
+    raw_session(agi_server.port, truncated, read=False)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not count(db, Call):
+        time.sleep(0.05)
+    record = the_call(db, "1795424056.1")
+    assert record.from_e164 == "+8613800138000"
+    assert record.end_reason is not None and "bad AGI session: AGI environment cut off" in record.end_reason

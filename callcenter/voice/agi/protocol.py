@@ -70,6 +70,14 @@ class AgiHangup(AGIHangup):  # type: ignore[misc]
     """The caller hung up or the channel is dead; the session ends cleanly."""
 
 
+class BadEnvironment(ProtocolError):
+    """The ``agi_*`` block was cut off or malformed; ``env`` holds what did arrive."""
+
+    def __init__(self, message: str, env: dict[str, str]) -> None:
+        super().__init__(message)
+        self.env = env
+
+
 class AgiCommandFailed(AGIError):  # type: ignore[misc]
     """A channel command failed (``result=-1``) but the caller is still there."""
 
@@ -130,7 +138,11 @@ class SocketAGI(AGI):  # type: ignore[misc]
             try:
                 line = self.read_line()
             except AgiHangup:
-                raise ProtocolError(f"AGI environment cut off after {len(self.env)} variables") from None
+                raise BadEnvironment(
+                    f"AGI environment cut off after {len(self.env)} variables", self.env
+                ) from None
+            except ProtocolError as exc:
+                raise BadEnvironment(str(exc), self.env) from exc
             if not line.strip():
                 if self.env:
                     return
@@ -141,7 +153,7 @@ class SocketAGI(AGI):  # type: ignore[misc]
                 self.ignored_env_lines += 1
                 continue
             self.env[key] = value.strip()
-        raise ProtocolError(f"AGI environment longer than {self.limits.max_env_lines} lines")
+        raise BadEnvironment(f"AGI environment longer than {self.limits.max_env_lines} lines", self.env)
 
     def get_result(self, stdin: Any = None) -> dict[str, tuple[str, str]]:
         line = self._next_reply_line()

@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from callcenter.exceptions import ProtocolError
 from callcenter.services.calls import CallSeen, Entry
 from callcenter.services.journal import Recorder
-from callcenter.voice.agi.protocol import AgiHangup, Limits, SocketAGI
+from callcenter.voice.agi.protocol import AgiHangup, BadEnvironment, Limits, SocketAGI
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,13 @@ def script_name(env: Mapping[str, str]) -> str:
     return name.split("?", 1)[0].strip("/")
 
 
+@dataclass(frozen=True)
+class _EnvOnly:
+    """What is left of a session whose environment block never completed."""
+
+    env: dict[str, str]
+
+
 class FastAGIHandler(socketserver.StreamRequestHandler):
     server: FastAGIServer
 
@@ -104,6 +111,10 @@ class FastAGIHandler(socketserver.StreamRequestHandler):
         peer = f"{self.client_address[0]}:{self.client_address[1]}" if self.client_address else "?"
         try:
             agi = SocketAGI(self.rfile, self.wfile, self.server.limits)
+        except BadEnvironment as exc:
+            log.warning("AGI connection from %s dropped before the environment was read: %s", peer, exc)
+            self.server.record_bad_environment(exc)
+            return
         except (ProtocolError, OSError) as exc:
             log.warning("AGI connection from %s dropped before the environment was read: %s", peer, exc)
             return
@@ -166,6 +177,16 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
                 request.call_key,
             )
             self._fall_back(request, exc)
+
+    def record_bad_environment(self, exc: BadEnvironment) -> None:
+        """A cut-off session that still named its call is put on record with the reason."""
+        uniqueid = exc.env.get("agi_uniqueid")
+        if not uniqueid:
+            return
+        # Only the environment is read from here on (AgiRequest.seen), so it stands in for the session.
+        stand_in = cast(SocketAGI, _EnvOnly(exc.env))
+        request = AgiRequest(agi=stand_in, script=script_name(exc.env), call_key=uniqueid, uniqueid=uniqueid)
+        self._record_pending(request, f"bad AGI session: {exc}")
 
     def _record_pending(self, request: AgiRequest, reason: str) -> None:
         now = self.fallback.clock()
