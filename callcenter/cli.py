@@ -156,12 +156,11 @@ def _demo_admin_password(logins_file: Path) -> str:
 @click.pass_context
 def replay_spool(ctx: click.Context) -> None:
     """Apply call reports spooled while the database was unreachable."""
-    from callcenter.services.journal import Recorder, Spool
+    from callcenter.services.journal import recorder_for
 
     settings = _settings(ctx)
-    spool = Spool(settings.path(settings.storage.spool_dir))
     with _database(settings) as db:
-        result = Recorder(db, spool, region=settings.organisation.phone_region, clock=utc_now).replay()
+        result = recorder_for(settings, db, utc_now).replay()
     click.echo(f"applied {result.applied}, unreadable {result.failed}, still waiting {result.remaining}")
     if result.remaining:
         sys.exit(1)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.db import Database
-from callcenter.services.journal import Recorder, Spool
+from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ def bind(runtime: Runtime) -> None:
 
 
 def replay_spool(runtime: Runtime) -> object:
-    settings = runtime.settings
-    spool = Spool(settings.path(settings.storage.spool_dir))
-    recorder = Recorder(runtime.db, spool, region=settings.organisation.phone_region, clock=runtime.clock)
-    result = recorder.replay()
+    result = recorder_for(runtime.settings, runtime.db, runtime.clock).replay()
     if result.applied or result.failed or result.remaining:
         log.info("spool replay: %s", result)
     return result

@@ -135,12 +135,16 @@ def sign_in(username: str, password: str) -> LoggedInUser | None:
         return LoggedInUser.from_model(user) if user is not None else None
 
 
-def start_session(user: LoggedInUser) -> None:
-    # A fresh session at sign-in (nothing carried over from before but the language choice).
+def _fresh_session() -> None:
+    """Drop everything in the session but the language choice (at sign-in and sign-out)."""
     lang = session.get(LANG_SESSION_KEY)
     session.clear()
     if lang is not None:
         session[LANG_SESSION_KEY] = lang
+
+
+def start_session(user: LoggedInUser) -> None:
+    _fresh_session()
     session.permanent = True
     login_user(user)
 
@@ -165,11 +169,8 @@ def login() -> ResponseReturnValue:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> ResponseReturnValue:
-    lang = session.get(LANG_SESSION_KEY)
     logout_user()
-    session.clear()
-    if lang is not None:
-        session[LANG_SESSION_KEY] = lang
+    _fresh_session()
     flash(_("You have signed out."), "info")
     return redirect(url_for("auth.login"))
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from callcenter.db import Database
 from callcenter.services.calls import CallSeen, Entry, from_payload, record_call, to_payload
+from callcenter.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +123,9 @@ class Recorder:
             applied += 1
             log.info("replayed spooled report for call %s/%s", seen.channel, seen.external_id)
         return ReplayResult(applied, failed, 0)
+
+
+def recorder_for(settings: Settings, db: Database, clock: Clock) -> Recorder:
+    """The recorder every process uses: the configured spool folder and phone region."""
+    spool = Spool(settings.path(settings.storage.spool_dir))
+    return Recorder(db, spool, region=settings.organisation.phone_region, clock=clock)

@@ -9,7 +9,7 @@ from callcenter.db import Database
 from callcenter.ivr.engine import Rules
 from callcenter.ivr.flow import load_flows
 from callcenter.ivr.hours import DailyHours
-from callcenter.services.journal import Recorder, Spool
+from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.agi.hotline import HotlineScript
 from callcenter.voice.agi.protocol import Limits
@@ -25,16 +25,11 @@ def engine_rules(settings: Settings) -> Rules:
     )
 
 
-def make_recorder(settings: Settings, db: Database, clock: Callable[[], datetime]) -> Recorder:
-    spool = Spool(settings.path(settings.storage.spool_dir))
-    return Recorder(db, spool, region=settings.organisation.phone_region, clock=clock)
-
-
 def build_router(settings: Settings, db: Database, clock: Callable[[], datetime]) -> Router:
     """The table of AGI scripts, from the validated flow files."""
     flows = load_flows(settings.path(settings.ivr.flows_dir))
     rules = engine_rules(settings)
-    recorder = make_recorder(settings, db, clock)
+    recorder = recorder_for(settings, db, clock)
     region = settings.organisation.phone_region
     router = Router()
     language = settings.organisation.default_language
@@ -49,7 +44,7 @@ def build_server(
     return FastAGIServer(
         (agi.host, agi.port if port is None else port),
         build_router(settings, db, clock),
-        Fallback(settings.ivr.default_queue, make_recorder(settings, db, clock), clock),
+        Fallback(settings.ivr.default_queue, recorder_for(settings, db, clock), clock),
         limits=Limits(max_line_bytes=agi.max_line_bytes, max_env_lines=agi.max_env_lines),
         env_timeout_s=agi.env_timeout_s,
         reply_timeout_s=agi.reply_timeout_s,
