@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,11 +60,12 @@ class Organisation(Section):
         return ZoneInfo(self.timezone)
 
 
-class Hours(Section):
-    """Hotline hours in the organisation's zone: every day from ``open`` to ``close``."""
+class OpeningTimes(Section):
+    """Opening hours of one kind of day; ``closed`` keeps the hotline shut all day."""
 
     open: time = time(6, 0)
     close: time = time(22, 0)
+    closed: bool = False
 
     @field_validator("close")
     @classmethod
@@ -72,6 +73,36 @@ class Hours(Section):
         opened = info.data.get("open")
         if opened is not None and value <= opened:
             raise ValueError("close must be later than open")
+        return value
+
+
+class Hours(OpeningTimes):
+    """Hotline hours in the organisation's zone.
+
+    ``open``/``close`` apply on working days (make-up working days 调休 included); ``rest_days``
+    (weekends) and ``holidays`` (statutory days off) have their own, by default the same 06:00–22:00.
+    """
+
+    rest_days: OpeningTimes = OpeningTimes()
+    holidays: OpeningTimes = OpeningTimes()
+
+
+class Calendar(Section):
+    """The working-day calendar: the Chinese statutory calendar (chinese_calendar) plus overrides.
+
+    ``extra_holidays`` and ``extra_workdays`` take precedence over the library; they are how a year
+    the library does not know yet is filled in once the State Council publishes it.
+    """
+
+    extra_holidays: tuple[date, ...] = ()
+    extra_workdays: tuple[date, ...] = ()
+
+    @field_validator("extra_workdays")
+    @classmethod
+    def _disjoint(cls, value: tuple[date, ...], info: Any) -> tuple[date, ...]:
+        clash = set(value) & set(info.data.get("extra_holidays") or ())
+        if clash:
+            raise ValueError(f"dates both holiday and workday: {sorted(clash)}")
         return value
 
 
@@ -85,7 +116,11 @@ class Ivr(Section):
     flows_dir: str = "ivr_flows"
     max_retries: int = Field(default=2, ge=0, le=9)
     default_queue: str = "consultation"
+    operator_queue: str = "consultation"  # where the operator key (0) goes
     vip_priority: int = Field(default=10, ge=1, le=100)
+    queue_timeout_s: int = Field(default=600, ge=10)  # Queue()'s own timeout (CC_QUEUE_TIMEOUT)
+    callback_offer_after_s: int = Field(default=120, ge=10)  # offer a callback after this long in line
+    voicemail_max_s: int = Field(default=120, ge=10)
 
 
 class Agi(Section):
@@ -98,10 +133,37 @@ class Agi(Section):
 
 
 class Ami(Section):
+    """The Asterisk Manager Interface; an empty ``host`` leaves the AMI listener off."""
+
     host: str = ""
     port: int = Field(default=5038, ge=1, le=65535)
     username: str = "callcenter"
     secret: SecretStr | None = None
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    action_timeout_s: float = Field(default=10.0, gt=0)
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    originate_timeout_s: int = Field(default=30, ge=15)  # ring at least 15 s
+    outbound_context: str = "callcenter-outbound"
+    outbound_trunk: str = "PJSIP/{number}@trunk"  # dial string; {number} is the E.164 number
+
+
+class Department(Section):
+    """A specialist department consultation calls can be transferred to."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    name_zh: str
+    name_en: str
+    asterisk_context: str = "callcenter-departments"
+    asterisk_exten: str
+    twilio_number: str = ""
+
+
+DEFAULT_DEPARTMENTS: tuple[Department, ...] = (
+    Department(code="after_sales", name_zh="售后服务部", name_en="After-sales service", asterisk_exten="801"),
+    Department(code="tech_rd", name_zh="技术研发部", name_en="Technical R&D", asterisk_exten="802"),
+    Department(code="product_rd", name_zh="产品研发部", name_en="Product R&D", asterisk_exten="803"),
+)
 
 
 class Twilio(Section):
@@ -121,6 +183,11 @@ class Web(Section):
 class Storage(Section):
     var_dir: str = "var"
     recordings_dir: str = "var/recordings"
+    # Where Asterisk's MixMonitor and Record() write (its monitor folder, mounted or shared here);
+    # recordings are stored relative to it.
+    monitor_dir: str = "var/monitor"
+    # Where render-prompts writes the sound files (copy or mount into Asterisk's sounds folder).
+    sounds_dir: str = "var/sounds"
     spool_dir: str = "var/spool"
 
 
@@ -140,6 +207,7 @@ class Settings(BaseSettings):
 
     organisation: Organisation = Organisation()
     hours: Hours = Hours()
+    calendar: Calendar = Calendar()
     database: Database = Database()
     ivr: Ivr = Ivr()
     agi: Agi = Agi()
@@ -148,6 +216,22 @@ class Settings(BaseSettings):
     web: Web = Web()
     storage: Storage = Storage()
     callers: CallerRules = CallerRules()
+    departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS
+
+    @field_validator("departments")
+    @classmethod
+    def _unique_departments(cls, value: tuple[Department, ...]) -> tuple[Department, ...]:
+        codes = [department.code for department in value]
+        if len(set(codes)) != len(codes):
+            raise ValueError("department codes must be unique")
+        return value
+
+    def department(self, code: str) -> Department:
+        for department in self.departments:
+            if department.code == code:
+                return department
+        raise KeyError(code)
+
     # The folder relative paths are resolved against (the settings file's folder).
     base_dir: str = "."
 

@@ -2,7 +2,19 @@
 
 from callcenter.models.agent import Agent, Queue, agent_queue
 from callcenter.models.call import Call, CallEvent, Recording
+from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
 from callcenter.models.user import User, UserRole
 
-__all__ = ["Agent", "Call", "CallEvent", "Caller", "Queue", "Recording", "User", "UserRole", "agent_queue"]
+__all__ = [
+    "Agent",
+    "Call",
+    "CallEvent",
+    "CallbackTask",
+    "Caller",
+    "Queue",
+    "Recording",
+    "User",
+    "UserRole",
+    "agent_queue",
+]

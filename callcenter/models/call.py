@@ -97,8 +97,11 @@ class Recording(Base):
     call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(16))  # asterisk | twilio
     external_id: Mapped[str] = mapped_column(String(255))  # MixMonitor path, RecordingSid
+    kind: Mapped[str] = mapped_column(String(16), default="call")  # call | voicemail
     uri: Mapped[str] = mapped_column(Text)  # where our copy lives (relative to the store)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|verified|missing
+    problem: Mapped[str | None] = mapped_column(String(255))  # why it is missing or invalid
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     duration_s: Mapped[float | None]
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))

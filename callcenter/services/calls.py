@@ -7,7 +7,7 @@ recomputed from the whole timeline.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from callcenter.db import insert_ignoring_duplicates
 from callcenter.exceptions import NotFound
 from callcenter.models import Call, CallEvent, Queue
 from callcenter.phone import normalise
-from callcenter.services import callers
+from callcenter.services import callbacks, callers, recordings
 from callcenter.services.timeline import summarise
 
 MAX_NAME_LENGTH = 128
@@ -49,6 +49,14 @@ class Entry:
     node: str | None = None
     seq: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+
+
+# Rows that hang off a timeline entry, created with the entry's natural key (idempotent).
+Effect = Callable[[Session, Call, "Entry", datetime], None]
+EFFECTS: dict[str, Effect] = {
+    callbacks.REQUESTED: callbacks.create_from_entry,
+    recordings.STARTED: recordings.register_from_entry,
+}
 
 
 def to_payload(seen: CallSeen, entries: Sequence[Entry]) -> dict[str, Any]:
@@ -129,6 +137,10 @@ def record_call(
     )
     session.flush()
     _refresh(session, call, seen.at)
+    for entry in entries:
+        effect = EFFECTS.get(entry.kind)
+        if effect is not None:
+            effect(session, call, entry, now)
     return call
 
 
