@@ -186,6 +186,8 @@ class Storage(Section):
     # Where Asterisk's MixMonitor and Record() write (its monitor folder, mounted or shared here);
     # recordings are stored relative to it.
     monitor_dir: str = "var/monitor"
+    # The same folder as Asterisk names it (MIXMONITOR_FILENAME is absolute on Asterisk's side).
+    asterisk_monitor_dir: str = "/var/spool/asterisk/monitor"
     # Where render-prompts writes the sound files (copy or mount into Asterisk's sounds folder).
     sounds_dir: str = "var/sounds"
     spool_dir: str = "var/spool"
