@@ -86,6 +86,8 @@ def make_settings(tmp: Path, database_url: str, **sections: dict[str, Any]) -> S
             "var_dir": str(tmp / "var"),
             "recordings_dir": str(tmp / "var" / "recordings"),
             "spool_dir": str(tmp / "var" / "spool"),
+            "monitor_dir": str(tmp / "var" / "monitor"),
+            "sounds_dir": str(tmp / "var" / "sounds"),
         },
         "ivr": {"flows_dir": str(ROOT / "ivr_flows")},
         "agi": {"port": 0},

@@ -14,15 +14,19 @@ from typing import Any
 from callcenter.exceptions import FlowError
 from callcenter.ivr.flow import (
     DEFAULT_QUEUE,
+    OPERATOR_QUEUE,
     REPEAT,
+    CallbackNode,
     Flow,
     HangupNode,
     HoursNode,
+    LanguageNode,
     MenuNode,
     PlayNode,
     QueueNode,
+    RecordNode,
 )
-from callcenter.ivr.hours import DailyHours
+from callcenter.ivr.hours import BusinessHours
 
 MAX_STEPS_WITHOUT_INPUT = 64
 
@@ -34,7 +38,8 @@ class Rules:
     max_retries: int
     default_queue: str
     vip_priority: int
-    hours: DailyHours
+    hours: BusinessHours
+    operator_queue: str = ""  # empty: the default queue
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,19 @@ class Hangup:
     reason: str
 
 
-Action = Play | Gather | Enqueue | Hangup
+@dataclass(frozen=True)
+class Record:
+    """Play ``prompt``, then record the caller until silence, ``#`` or ``max_s``; report with on_recorded."""
+
+    node: str
+    prompt: str
+    text: str
+    language: str
+    max_s: int
+    silence_s: int
+
+
+Action = Play | Gather | Enqueue | Hangup | Record
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class State:
     seq: int = 0
     path: tuple[str, ...] = ()
     finished: bool = False
+    enqueued_at: str | None = None  # ISO time the caller first joined a queue (kept on a queue callback)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "path": list(self.path)}
@@ -114,6 +132,11 @@ class Step:
     def waiting_for_input(self) -> Gather | None:
         last = self.actions[-1] if self.actions else None
         return last if isinstance(last, Gather) else None
+
+    @property
+    def waiting_for_recording(self) -> Record | None:
+        last = self.actions[-1] if self.actions else None
+        return last if isinstance(last, Record) else None
 
 
 class _Run:
@@ -162,6 +185,18 @@ class _Run:
                 return self.finish()
             elif isinstance(node, QueueNode):
                 return self._enqueue(name, node)
+            elif isinstance(node, LanguageNode):
+                self.state = replace(self.state, language=node.language)
+                self.emit("ivr.language", name, language=node.language)
+                name = node.next
+            elif isinstance(node, CallbackNode):
+                self._callback(name, node)
+                name = node.next
+            elif isinstance(node, RecordNode):
+                lang = self.state.language
+                text = self.flow.text(node.prompt, lang)
+                self.actions.append(Record(name, node.prompt, text, lang, node.max_s, node.silence_s))
+                return self.finish()
             else:
                 assert isinstance(node, HangupNode)
                 self.play(node.prompt)
@@ -171,8 +206,26 @@ class _Run:
                 return self.finish()
         raise FlowError(self.flow.source, name, f"more than {MAX_STEPS_WITHOUT_INPUT} nodes without input")
 
+    def _callback(self, name: str, node: CallbackNode) -> None:
+        due = self.now if node.due == "now" else self.rules.hours.next_opening(self.now)
+        # The data of a ``callback.requested`` entry (services.callbacks creates the task from it).
+        self.emit(
+            "callback.requested",
+            name,
+            callback_kind=node.kind,
+            due_at=due.isoformat(),
+            queue=self.rules.default_queue,
+            enqueued_at=self.state.enqueued_at,
+            language=self.state.language,
+            priority=self.rules.vip_priority if self.state.vip else 0,
+        )
+        self.play(node.prompt)
+
     def _enqueue(self, name: str, node: QueueNode) -> Step:
-        queue = self.rules.default_queue if node.queue == DEFAULT_QUEUE else node.queue
+        queue = {
+            DEFAULT_QUEUE: self.rules.default_queue,
+            OPERATOR_QUEUE: self.rules.operator_queue or self.rules.default_queue,
+        }.get(node.queue, node.queue)
         priority = self.rules.vip_priority if self.state.vip else 0
         self.play(node.prompt)
         self.actions.append(Enqueue(queue, node.branch, priority))
@@ -190,11 +243,41 @@ def _menu(flow: Flow, state: State) -> tuple[str, MenuNode]:
     return state.node, node
 
 
-def start(flow: Flow, rules: Rules, now: datetime, *, language: str | None = None, vip: bool = False) -> Step:
-    """Begin a call at the flow's start node."""
+def start(
+    flow: Flow,
+    rules: Rules,
+    now: datetime,
+    *,
+    language: str | None = None,
+    vip: bool = False,
+    entry: str | None = None,
+    enqueued_at: datetime | None = None,
+) -> Step:
+    """Begin a call at the flow's start node, or at the named ``entry`` point."""
     lang = language if language in flow.flow.languages else flow.flow.languages[0]
-    state = State(flow=flow.name, version=flow.version, language=lang, vip=vip)
-    return _Run(flow, rules, state, now).enter(flow.flow.start)
+    state = State(
+        flow=flow.name,
+        version=flow.version,
+        language=lang,
+        vip=vip,
+        enqueued_at=enqueued_at.isoformat() if enqueued_at else None,
+    )
+    return _Run(flow, rules, state, now).enter(flow.entry(entry))
+
+
+def on_recorded(flow: Flow, rules: Rules, state: State, reference: str | None, now: datetime) -> Step:
+    """The recording asked for by a ``record`` node ended; ``reference`` names the file (None: nothing)."""
+    name = state.node
+    node = flow.node(name) if name else None
+    if not isinstance(node, RecordNode):
+        raise FlowError(flow.source, name, "a recording ended at a node that does not record")
+    run = _Run(flow, rules, state, now)
+    if reference:
+        # The data of a ``recording.started`` entry (services.recordings registers the file from it).
+        run.emit("recording.started", name, path=reference, recording_kind="voicemail")
+    else:
+        run.emit("ivr.record", name, outcome="nothing recorded")
+    return run.enter(node.next)
 
 
 def on_digits(flow: Flow, rules: Rules, state: State, digits: str, now: datetime) -> Step:

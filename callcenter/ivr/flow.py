@@ -7,8 +7,16 @@ A flow file names its prompts (texts per language) and its nodes. Node types:
            no-input and invalid input re-prompt, then go to ``on_no_input`` / ``on_invalid``
 ``hours``  go to ``open`` or ``closed`` by the hotline hours at ``now``
 ``queue``  optionally play a prompt, then enqueue in ``queue`` (``@default`` = the settings' default
-           queue) recording ``branch`` on the call log; ends the IVR
+           queue, ``@operator`` = its operator queue) recording ``branch`` on the call log; ends the IVR
 ``hangup`` optionally play a prompt, then hang up; ends the IVR
+``language`` switch the caller's language to ``language``, go to ``next``
+``callback`` owe the caller a callback of ``kind``, due ``now`` or at the ``next_opening``; optionally
+           play a prompt; go to ``next``. A caller who came back from the queue keeps the time they
+           joined it (their place in line).
+``record`` play a prompt, record the caller (voicemail) for up to ``max_s`` seconds, go to ``next``
+
+Besides ``start``, ``[flow.entries]`` names other entry points (``after_hours``, ``missed``,
+``queue_callback``, ``survey``…) that AGI scripts and webhooks can start the flow at.
 
 Validation happens once, at start-up; every error names the file and the node.
 """
@@ -27,6 +35,8 @@ from callcenter.exceptions import FlowError
 DTMF_KEYS = frozenset("0123456789*#")
 REPEAT = "@repeat"
 DEFAULT_QUEUE = "@default"
+OPERATOR_QUEUE = "@operator"
+CALLBACK_KINDS_FROM_IVR = ("after_hours", "missed_call", "queue_callback", "promised_reply")
 NODE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 
@@ -40,6 +50,7 @@ class FlowHeader(_Model):
     start: str
     languages: tuple[str, ...] = ("zh",)
     description: str = ""
+    entries: dict[str, str] = Field(default_factory=dict)
 
 
 class PlayNode(_Model):
@@ -89,7 +100,32 @@ class HangupNode(_Model):
     prompt: str | None = None
 
 
-Node = Annotated[PlayNode | MenuNode | HoursNode | QueueNode | HangupNode, Field(discriminator="type")]
+class LanguageNode(_Model):
+    type: Literal["language"]
+    language: str = Field(min_length=2, max_length=8)
+    next: str
+
+
+class CallbackNode(_Model):
+    type: Literal["callback"]
+    kind: Literal["after_hours", "missed_call", "queue_callback", "promised_reply"]
+    due: Literal["now", "next_opening"] = "next_opening"
+    prompt: str | None = None
+    next: str
+
+
+class RecordNode(_Model):
+    type: Literal["record"]
+    prompt: str
+    max_s: int = Field(default=120, ge=5, le=600)
+    silence_s: int = Field(default=5, ge=1, le=60)  # stop after this much silence
+    next: str
+
+
+Node = Annotated[
+    PlayNode | MenuNode | HoursNode | QueueNode | HangupNode | LanguageNode | CallbackNode | RecordNode,
+    Field(discriminator="type"),
+]
 
 
 class Flow(_Model):
@@ -108,6 +144,15 @@ class Flow(_Model):
     def version(self) -> int:
         return self.flow.version
 
+    def entry(self, name: str | None) -> str:
+        """The node an entry point starts at (``None``: the flow's start)."""
+        if name is None:
+            return self.flow.start
+        try:
+            return self.flow.entries[name]
+        except KeyError:
+            raise FlowError(self.source, None, f"no entry point {name!r}") from None
+
     def node(self, name: str) -> Node:
         try:
             return self.nodes[name]
@@ -121,7 +166,7 @@ class Flow(_Model):
 
 def _targets(node: Node) -> list[tuple[str, str]]:
     """(field, node name) pairs a node can go to."""
-    if isinstance(node, PlayNode):
+    if isinstance(node, PlayNode | LanguageNode | CallbackNode | RecordNode):
         return [("next", node.next)]
     if isinstance(node, MenuNode):
         pairs = [(f"options.{key}", target) for key, target in node.options.items() if target != REPEAT]
@@ -140,15 +185,11 @@ def _check_graph(flow: Flow) -> None:
     source = flow.source
     if flow.flow.start not in flow.nodes:
         raise FlowError(source, None, f"start node {flow.flow.start!r} does not exist")
+    for entry, target in flow.flow.entries.items():
+        if target not in flow.nodes:
+            raise FlowError(source, None, f"entry {entry!r} goes to {target!r}, which does not exist")
     for name, node in flow.nodes.items():
-        if not _valid_name(name):
-            raise FlowError(source, name, "node names are lower-case letters, digits and _")
-        for field, target in _targets(node):
-            if target not in flow.nodes:
-                raise FlowError(source, name, f"{field} goes to {target!r}, which does not exist")
-        for field, prompt in _prompts(node):
-            if prompt not in flow.prompts:
-                raise FlowError(source, name, f"{field} {prompt!r} is not defined under [prompts]")
+        _check_node(flow, name, node)
     for prompt, texts in flow.prompts.items():
         missing = [lang for lang in flow.flow.languages if not texts.get(lang, "").strip()]
         if missing:
@@ -156,7 +197,21 @@ def _check_graph(flow: Flow) -> None:
     _check_no_silent_loop(flow)
     unreachable = sorted(set(flow.nodes) - _reachable(flow))
     if unreachable:
-        raise FlowError(source, unreachable[0], "is not reachable from the start node")
+        raise FlowError(source, unreachable[0], "is not reachable from the start node or an entry")
+
+
+def _check_node(flow: Flow, name: str, node: Node) -> None:
+    source = flow.source
+    if not _valid_name(name):
+        raise FlowError(source, name, "node names are lower-case letters, digits and _")
+    for field, target in _targets(node):
+        if target not in flow.nodes:
+            raise FlowError(source, name, f"{field} goes to {target!r}, which does not exist")
+    for field, prompt in _prompts(node):
+        if prompt not in flow.prompts:
+            raise FlowError(source, name, f"{field} {prompt!r} is not defined under [prompts]")
+    if isinstance(node, LanguageNode) and node.language not in flow.flow.languages:
+        raise FlowError(source, name, f"language {node.language!r} is not among flow.languages")
 
 
 def _valid_name(name: str) -> bool:
@@ -165,7 +220,7 @@ def _valid_name(name: str) -> bool:
 
 def _reachable(flow: Flow) -> set[str]:
     seen: set[str] = set()
-    todo = [flow.flow.start]
+    todo = [flow.flow.start, *flow.flow.entries.values()]
     while todo:
         name = todo.pop()
         if name in seen:

@@ -13,7 +13,8 @@ from callcenter.exceptions import FlowError
 from callcenter.ivr import engine
 from callcenter.ivr.engine import Enqueue, Gather, Hangup, Play, Rules, State, Step
 from callcenter.ivr.flow import Flow, load_flows, parse_flow
-from callcenter.ivr.hours import DailyHours
+from callcenter.ivr.hours import BusinessHours
+from callcenter.workdays import WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
@@ -21,7 +22,7 @@ RULES = Rules(
     max_retries=2,
     default_queue="consultation",
     vip_priority=10,
-    hours=DailyHours(time(6), time(22), SHANGHAI),
+    hours=BusinessHours.every_day(time(6), time(22), SHANGHAI, WorkCalendar()),
 )
 HOTLINE = load_flows(Path(__file__).resolve().parents[2] / "ivr_flows")["hotline"]
 
@@ -53,10 +54,10 @@ def test_start_plays_the_greeting_then_waits_at_the_menu() -> None:
     assert [type(action) for action in step.actions] == [Play, Gather]
     gather = step.waiting_for_input
     assert (
-        gather is not None and gather.node == "main_menu" and gather.keys == "129" and gather.timeout_s == 6
+        gather is not None and gather.node == "main_menu" and gather.keys == "01289" and gather.timeout_s == 6
     )
     assert step.state.language == "zh"
-    assert [event.kind for event in step.events] == ["ivr.node", "ivr.node"]
+    assert [event.kind for event in step.events] == ["ivr.node", "ivr.node", "ivr.hours", "ivr.node"]
 
 
 @pytest.mark.parametrize(
@@ -100,7 +101,7 @@ def test_events_carry_unique_sequence_numbers_and_the_path() -> None:
     steps = run(["5", "2"])
     events = [event for step in steps for event in step.events]
     assert [event.seq for event in events] == list(range(len(events)))
-    assert steps[-1].state.path == ("welcome", "main_menu", "route_complaint")
+    assert steps[-1].state.path == ("welcome", "hours", "main_menu", "route_complaint")
     inputs = [(e.data["digits"], e.data["outcome"]) for e in events if e.kind == "ivr.input"]
     assert inputs == [("5", "invalid"), ("2", "option")]
     assert events[-1].kind == "ivr.route" and events[-1].data == {

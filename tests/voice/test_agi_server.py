@@ -54,7 +54,7 @@ def test_menu_key_sets_the_queue_and_logs_the_call(call: Place, db: Database, ke
         "queued",
     )
     assert record.queue_id is not None
-    assert record.ivr_path == ["welcome", "main_menu", f"route_{queue}"]
+    assert record.ivr_path == ["welcome", "hours", "main_menu", f"route_{queue}"]
     assert record.from_e164 == "+8615000150000"
     assert result.prompts[:2] == ["callcenter/hotline/zh/welcome", "callcenter/hotline/zh/main_menu"]
 
@@ -65,7 +65,7 @@ def test_the_call_is_keyed_by_linkedid_not_the_agi_channels_uniqueid(call: Place
     assert the_call(db, result.linkedid).external_id == result.linkedid
 
 
-@pytest.mark.parametrize(("inputs", "branch"), [(("timeout",) * 3, "timeout"), (("7", "8", "#"), "invalid")])
+@pytest.mark.parametrize(("inputs", "branch"), [(("timeout",) * 3, "timeout"), (("7", "5", "#"), "invalid")])
 def test_three_failures_go_to_the_default_queue(
     call: Place, db: Database, inputs: tuple[str, ...], branch: str
 ) -> None:
@@ -169,7 +169,12 @@ def test_malformed_environment_lines_are_skipped_and_the_call_goes_on(
 
 def test_unknown_script_falls_back_to_the_default_queue(call: Place, db: Database) -> None:
     result = call("2", script="no-such-script")
-    assert result.variables == {"CC_QUEUE": "consultation", "CC_BRANCH": "error", "CC_PRIORITY": "0"}
+    assert result.variables == {
+        "CC_QUEUE": "consultation",
+        "CC_NEXT": "queue",
+        "CC_BRANCH": "error",
+        "CC_PRIORITY": "0",
+    }
     record = the_call(db, result.uniqueid)
     assert (record.ivr_branch, record.queue_name) == ("error", "consultation")
     assert record.end_reason is not None and "no AGI script named 'no-such-script'" in record.end_reason
@@ -186,7 +191,7 @@ def test_a_failing_flow_still_sends_the_caller_to_a_queue(
     assert result.variables["CC_QUEUE"] == "consultation"
     record = the_call(db, result.linkedid)
     assert record.ivr_branch == "error" and record.end_reason == "RuntimeError: flow bug"
-    assert record.ivr_path == ["welcome", "main_menu"]  # what happened before the failure is kept
+    assert record.ivr_path == ["welcome", "hours", "main_menu"]  # what happened before the failure is kept
     assert f"call {result.linkedid} failed" in caplog.text
 
 
@@ -200,7 +205,7 @@ def test_garbage_reply_from_asterisk_falls_back(agi_server: FastAGIServer, db: D
         for _ in range(2):
             lines.append(reader.readline().decode().strip())
             sock.sendall(b"200 result=1\n")
-    assert lines == ['SET VARIABLE "CC_QUEUE" "consultation"', 'SET VARIABLE "CC_BRANCH" "error"']
+    assert lines == ['SET VARIABLE "CC_QUEUE" "consultation"', 'SET VARIABLE "CC_NEXT" "queue"']
 
 
 def test_database_outage_still_routes_and_the_record_is_replayed(

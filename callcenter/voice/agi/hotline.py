@@ -1,23 +1,29 @@
-"""The ``hotline`` AGI script: run an IVR flow on the channel, log it, hand the call to ``Queue()``.
+"""AGI scripts that run an IVR flow on the channel, log it, and hand the call back to the dialplan.
 
-Only translation happens here: engine actions become AGI commands (STREAM FILE, GET DATA, SET
-VARIABLE), the caller's keys become engine input, engine events become timeline entries. The call
-is written when it arrives and when it leaves the IVR; the FastAGI thread is not held while the
-caller waits in the queue.
+Only translation happens here: engine actions become AGI commands (STREAM FILE, GET DATA, RECORD
+FILE, SET VARIABLE), the caller's keys become engine input, engine events become timeline entries.
+The call is written when it arrives and when it leaves the IVR; the FastAGI thread is not held while
+the caller waits in the queue. One ``FlowScript`` class serves every route (``hotline``,
+``after-hours``, ``queue-callback``, ``outbound``): they differ in flow, entry point and direction.
+
+Channel variables set for the dialplan (docs/asterisk.md): ``CC_NEXT`` (``queue`` when the caller
+goes to ``Queue()``), ``CC_QUEUE``, ``CC_BRANCH``, ``CC_PRIORITY``, ``CC_QUEUE_TIMEOUT``,
+``CC_ENQUEUED_AT`` (epoch seconds the caller first joined a queue), ``CC_LANGUAGE`` and ``CC_CALL_ID``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from callcenter.db import Database
 from callcenter.ivr import engine
-from callcenter.ivr.engine import Enqueue, Gather, Hangup, IvrEvent, Play, Rules, Step
+from callcenter.ivr.engine import Enqueue, Gather, Hangup, IvrEvent, Play, Record, Rules, Step
 from callcenter.ivr.flow import Flow
 from callcenter.phone import normalise
 from callcenter.services import callers
@@ -29,11 +35,18 @@ from callcenter.voice.agi.server import AgiRequest
 log = logging.getLogger(__name__)
 
 SOUNDS_PREFIX = "callcenter"
+VOICEMAIL_FOLDER = "voicemail"  # under Asterisk's monitor folder
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def sound_file(flow: str, language: str, prompt: str) -> str:
     """A prompt's sound file, relative to Asterisk's sounds folder, without extension."""
     return f"{SOUNDS_PREFIX}/{flow}/{language}/{prompt}"
+
+
+def voicemail_file(uniqueid: str) -> str:
+    """The voicemail's file name relative to the monitor folder, without extension."""
+    return f"{VOICEMAIL_FOLDER}/vm-{_UNSAFE.sub('_', uniqueid)[:64]}"
 
 
 def entries(request: AgiRequest, events: Sequence[IvrEvent]) -> list[Entry]:
@@ -51,8 +64,23 @@ def entries(request: AgiRequest, events: Sequence[IvrEvent]) -> list[Entry]:
     ]
 
 
+def _epoch(value: str | None) -> datetime | None:
+    """A channel variable holding epoch seconds (``${EPOCH}``), or None if unset or garbage."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC) if value else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 @dataclass
-class HotlineScript:
+class _Progress:
+    """The session's latest engine step (a hang-up may come while the adapter is mid-step)."""
+
+    step: Step
+
+
+@dataclass
+class FlowScript:
     flow: Flow
     rules: Rules
     recorder: Recorder
@@ -60,35 +88,60 @@ class HotlineScript:
     region: str
     clock: Callable[[], datetime]
     language: str = "zh"
+    entry: str | None = None  # the flow's entry point; None: its start
+    # agi_arg_1 → entry point, e.g. {"queue-timeout": "missed"} for after-hours,queue-timeout
+    entry_by_argument: Mapping[str, str] = field(default_factory=dict)
+    direction: str = "inbound"
+    queue_timeout_s: int = 600
+    asterisk_monitor_dir: str = "/var/spool/asterisk/monitor"
 
     def __call__(self, request: AgiRequest) -> None:
         agi = request.agi
         request.call_key = agi.get_variable_or_none("CHANNEL(linkedid)") or request.uniqueid
+        request.direction = self.direction
+        entry = self.entry_by_argument.get(request.env.get("agi_arg_1", ""), self.entry)
+        language, enqueued_at = self.language, None
+        if entry is not None or self.direction == "outbound":
+            # A later leg of the call: keep the language and place in line the hotline chose.
+            language = agi.get_variable_or_none("CC_LANGUAGE") or self.language
+            enqueued_at = _epoch(agi.get_variable_or_none("CC_ENQUEUED_AT"))
+        if self.direction == "outbound":
+            request.notes["to"] = agi.get_variable_or_none("CC_NUMBER") or ""
+            entry = agi.get_variable_or_none("CC_FLOW_ENTRY") or entry
         now = self.clock()
         vip = self._is_vip(request.env.get("agi_callerid", ""))
-        step = engine.start(self.flow, self.rules, now, language=self.language, vip=vip)
-        self._save(request, now, step.events)  # the call is on record from its first moment
+        progress = _Progress(
+            engine.start(
+                self.flow, self.rules, now, language=language, vip=vip, entry=entry, enqueued_at=enqueued_at
+            )
+        )
+        self._save(request, now, progress.step.events)  # the call is on record from its first moment
         try:
             agi.answer()
-            while (following := self._perform(request, step)) is not None:
-                step = following
-                request.pending.extend(entries(request, step.events))
+            while (following := self._perform(request, progress)) is not None:
+                progress.step = following
+                request.pending.extend(entries(request, following.events))
         except AgiHangup as exc:
-            final = engine.on_hangup(self.flow, step.state, self.clock(), reason=str(exc))
+            final = engine.on_hangup(self.flow, progress.step.state, self.clock(), reason=str(exc))
             request.pending.extend(entries(request, final.events))
             self._save(request, self.clock(), ())
             raise
         call_id = self._save(request, self.clock(), ())
-        if call_id is not None:
+        if call_id is not None and self._enqueued(progress.step):
             agi.set_variable("CC_CALL_ID", call_id)
 
-    def _perform(self, request: AgiRequest, step: Step) -> Step | None:
+    @staticmethod
+    def _enqueued(step: Step) -> bool:
+        return any(isinstance(action, Enqueue) for action in step.actions)
+
+    def _perform(self, request: AgiRequest, progress: _Progress) -> Step | None:
         """Carry out the step's actions; the engine's next step, or None when nothing waits for input."""
+        step = progress.step
         request.notes["node"] = step.state.node or request.notes.get("node")
         gather = step.waiting_for_input
         for action in step.actions:
             if isinstance(action, Play):
-                key = self._play(request, action, gather.keys if gather else "")
+                key = self._play(request, action.language, action.prompt, gather.keys if gather else "")
                 if key and gather:  # barge-in: a key pressed during an announcement answers the menu
                     return engine.on_digits(self.flow, self.rules, step.state, key, self.clock())
             elif isinstance(action, Gather):
@@ -96,18 +149,49 @@ class HotlineScript:
                 if digits:
                     return engine.on_digits(self.flow, self.rules, step.state, digits, self.clock())
                 return engine.on_no_input(self.flow, self.rules, step.state, self.clock())
+            elif isinstance(action, Record):
+                return self._record(request, progress, action)
             elif isinstance(action, Enqueue):
-                # Set before anything else can fail, so Queue() gets the caller's choice.
-                request.agi.set_variable("CC_QUEUE", action.queue)
-                request.agi.set_variable("CC_BRANCH", action.branch)
-                request.agi.set_variable("CC_PRIORITY", action.priority)
+                self._enqueue(request, step, action)
             else:
                 assert isinstance(action, Hangup)
                 request.agi.hangup()
         return None
 
-    def _play(self, request: AgiRequest, action: Play, escape_keys: str) -> str:
-        sound = sound_file(self.flow.name, action.language, action.prompt)
+    def _enqueue(self, request: AgiRequest, step: Step, action: Enqueue) -> None:
+        # CC_QUEUE first, before anything else can fail, so Queue() gets the caller's choice.
+        agi = request.agi
+        agi.set_variable("CC_QUEUE", action.queue)
+        agi.set_variable("CC_NEXT", "queue")
+        agi.set_variable("CC_BRANCH", action.branch)
+        agi.set_variable("CC_PRIORITY", action.priority)
+        agi.set_variable("CC_QUEUE_TIMEOUT", self.queue_timeout_s)
+        kept = step.state.enqueued_at
+        joined = datetime.fromisoformat(kept) if kept else self.clock()
+        agi.set_variable("CC_ENQUEUED_AT", f"{joined.timestamp():.3f}")
+        agi.set_variable("CC_LANGUAGE", step.state.language)
+
+    def _record(self, request: AgiRequest, progress: _Progress, action: Record) -> Step:
+        """Voicemail: the prompt, then RECORD FILE with a beep; a hang-up keeps what was recorded."""
+        self._play(request, action.language, action.prompt, "")
+        name = voicemail_file(request.uniqueid)
+        reference: str | None = f"{name}.wav"
+        state = progress.step.state
+        try:
+            request.agi.record_file_ex(
+                f"{self.asterisk_monitor_dir.rstrip('/')}/{name}", "wav", "#", action.max_s, action.silence_s
+            )
+        except AgiHangup:
+            progress.step = engine.on_recorded(self.flow, self.rules, state, reference, self.clock())
+            request.pending.extend(entries(request, progress.step.events))
+            raise
+        except AgiCommandFailed as exc:
+            log.warning("call %s: voicemail could not be recorded (%s)", request.call_key, exc)
+            reference = None
+        return engine.on_recorded(self.flow, self.rules, state, reference, self.clock())
+
+    def _play(self, request: AgiRequest, language: str, prompt: str, escape_keys: str) -> str:
+        sound = sound_file(self.flow.name, language, prompt)
         try:
             return request.agi.stream_file_ex(sound, escape_keys)
         except AgiCommandFailed as exc:

@@ -256,6 +256,28 @@ class SocketAGI(AGI):  # type: ignore[misc]
         except ValueError as exc:
             raise AGIError(f"unexpected STREAM FILE result {value!r}") from exc
 
+    def record_file_ex(
+        self, filename: str, fmt: str, escape_digits: str, max_s: int, silence_s: int, *, beep: bool = True
+    ) -> str:
+        """RECORD FILE: the key that ended the recording, or '' (timeout or silence).
+
+        A hang-up while recording is ``200 result=-1 (hangup) endpos=…`` (AgiHangup; Asterisk keeps
+        the file); a file that cannot be written is ``200 result=-1 (writefile)`` (AgiCommandFailed).
+        """
+        args = [filename, fmt, escape(escape_digits), int(max_s * 1000)]
+        if beep:
+            args.append("BEEP")
+        args.append(f"s={int(silence_s)}")
+        value, data = self.execute("RECORD FILE", *args)["result"]
+        if value == "-1":
+            raise AgiCommandFailed(f"RECORD FILE failed ({data or 'no reason'})")
+        if "dtmf" in data:
+            try:
+                return chr(int(value))
+            except ValueError as exc:
+                raise AGIError(f"unexpected RECORD FILE result {value!r}") from exc
+        return ""
+
     def get_variable_or_none(self, name: str) -> str | None:
         """GET VARIABLE: the value, or None when the variable is not set (``200 result=0``)."""
         value, data = self.execute("GET VARIABLE", escape(name))["result"]

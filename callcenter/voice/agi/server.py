@@ -36,6 +36,7 @@ class AgiRequest:
     uniqueid: str  # this channel's uniqueid (natural keys of this session's events)
     notes: dict[str, Any] = field(default_factory=dict)
     pending: list[Entry] = field(default_factory=list)  # timeline entries not yet recorded
+    direction: str = "inbound"
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -43,12 +44,14 @@ class AgiRequest:
 
     def seen(self, at: datetime) -> CallSeen:
         env = self.agi.env
+        dialled = env.get("agi_dnid", "") if env.get("agi_dnid") not in ("", "unknown") else ""
         return CallSeen(
             channel=CHANNEL,
             external_id=self.call_key,
             at=at,
+            direction=self.direction,
             from_raw=env.get("agi_callerid", ""),
-            to_raw=env.get("agi_dnid", "") if env.get("agi_dnid") not in ("", "unknown") else "",
+            to_raw=str(self.notes.get("to") or dialled),
             caller_name=env.get("agi_calleridname", "") if env.get("agi_calleridname") != "unknown" else "",
         )
 
@@ -155,6 +158,11 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
+    def server_close(self) -> None:
+        """Close the socket, wait for the sessions in flight, then for the recorder to write their reports."""
+        super().server_close()
+        self.fallback.recorder.close()
+
     def run_request(self, request: AgiRequest) -> None:
         """The error boundary of one AGI request."""
         script = self.router.get(request.script)
@@ -223,6 +231,7 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
         )
         try:
             request.agi.set_variable("CC_QUEUE", queue)
+            request.agi.set_variable("CC_NEXT", "queue")
             request.agi.set_variable("CC_BRANCH", "error")
             request.agi.set_variable("CC_PRIORITY", 0)
         except Exception as send_error:  # the channel may be gone too; the record still matters
