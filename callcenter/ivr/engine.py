@@ -47,6 +47,7 @@ class Play:
     prompt: str
     text: str
     language: str
+    node: str | None = None  # the node it belongs to (where a caller hanging up during it was)
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ class _Run:
     def play(self, prompt: str | None) -> None:
         if prompt:
             lang = self.state.language
-            self.actions.append(Play(prompt, self.flow.text(prompt, lang), lang))
+            self.actions.append(Play(prompt, self.flow.text(prompt, lang), lang, self.state.node))
 
     def gather(self, name: str, menu: MenuNode) -> None:
         lang = self.state.language
@@ -320,9 +321,15 @@ def _retry_or_leave(
     return run.finish()
 
 
-def on_hangup(flow: Flow, state: State, now: datetime, reason: str = "caller hung up") -> Step:
-    """The caller hung up before leaving the IVR (also during the last announcement): record where."""
-    node = state.node or (state.path[-1] if state.path else None)
+def on_hangup(
+    flow: Flow, state: State, now: datetime, reason: str = "caller hung up", *, node: str | None = None
+) -> Step:
+    """The caller hung up before leaving the IVR (also during the last announcement): record where.
+
+    ``node`` is where the adapter was (the node of the announcement playing), if it knows better
+    than the state, which has already moved on to the node waiting for input.
+    """
+    node = node or state.node or (state.path[-1] if state.path else None)
     event = IvrEvent(state.seq, "ivr.hangup", node, now, {"reason": reason})
     done = replace(state, seq=state.seq + 1, finished=True, node=None)
     return Step(done, (), (event,))

@@ -70,7 +70,7 @@ def test_menu_keys_route_to_their_queue(key: str, queue: str, branch: str) -> No
 def test_silence_reprompts_twice_then_goes_to_the_default_queue() -> None:
     steps = run(["timeout", "timeout", "timeout"])
     assert [type(a).__name__ for a in steps[1].actions] == ["Play", "Gather"]
-    assert steps[1].actions[0] == Play("no_input", HOTLINE.text("no_input", "zh"), "zh")
+    assert steps[1].actions[0] == Play("no_input", HOTLINE.text("no_input", "zh"), "zh", "main_menu")
     assert steps[2].state.no_input == 2
     assert route(steps) == Enqueue("consultation", "timeout", 0)
 
@@ -147,6 +147,6 @@ def test_hours_node_routes_by_the_clock() -> None:
     assert route(run([], flow=flow)) == Enqueue("consultation", "consultation", 0)
     night = datetime(2026, 11, 23, 23, 0, tzinfo=SHANGHAI)
     step = run([], flow=flow, now=night)[-1]
-    assert step.actions == (Play("closed", "已下班", "zh"), Hangup("after_hours"))
+    assert step.actions == (Play("closed", "已下班", "zh", "closed"), Hangup("after_hours"))
     assert step.state.finished
     assert [e.kind for e in step.events] == ["ivr.node", "ivr.hours", "ivr.node", "ivr.end"]

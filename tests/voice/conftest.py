@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +28,27 @@ def agi_server(agi_settings: Settings, db: Database, now: datetime) -> Iterator[
     server = build_server(agi_settings, db, lambda: now, port=0)
     with RunningServer(server):
         yield server
+
+
+Server = Callable[..., AbstractContextManager[FastAGIServer]]
+
+
+@pytest.fixture
+def server_at(tmp_path: Path, db: Database, now: datetime) -> Server:
+    """A FastAGI server whose clock stands at ``when``, with settings sections overridden."""
+    with db.transaction() as session:
+        seed_demo(session, now=now, admin_password="admin-password")
+
+    @contextmanager
+    def start(when: datetime, **sections: dict[str, object]) -> Iterator[FastAGIServer]:
+        settings = make_settings(
+            tmp_path, db.url, agi={"env_timeout_s": 0.5, "reply_timeout_s": 5.0}, **sections
+        )
+        server = build_server(settings, db, lambda: when, port=0)
+        with RunningServer(server):
+            yield server
+
+    return start
 
 
 @pytest.fixture

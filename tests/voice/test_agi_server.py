@@ -94,7 +94,12 @@ def test_vip_caller_gets_priority(call: Place, db: Database) -> None:
 
 @pytest.mark.parametrize(
     ("inputs", "last_node"),
-    [(("hangup",), "main_menu"), (("timeout", "hangup"), "main_menu"), (("5", "hangup"), "main_menu")],
+    [
+        (("hangup",), "welcome"),
+        ((".", "hangup"), "main_menu"),
+        (("timeout", "hangup"), "main_menu"),
+        (("5", "hangup"), "main_menu"),
+    ],
 )
 def test_hangup_mid_menu_is_recorded_as_abandoned(
     call: Place, db: Database, inputs: tuple[str, ...], last_node: str
@@ -225,11 +230,11 @@ def test_database_outage_still_routes_and_the_record_is_replayed(
 
 
 def test_concurrent_calls_each_get_exactly_one_record(agi_server: FastAGIServer, db: Database) -> None:
-    total = 100
+    total = 200  # the figure: 200 concurrent calls, exactly 200 contact records
     scripts = [
         CallScript(inputs=[str(1 + index % 2)], caller_number=f"+86138{index:08d}") for index in range(total)
     ]
-    with ThreadPoolExecutor(max_workers=50) as pool:
+    with ThreadPoolExecutor(max_workers=total) as pool:
         results = list(
             pool.map(lambda s: simulate_call("127.0.0.1", agi_server.port, s, timeout_s=30), scripts)
         )

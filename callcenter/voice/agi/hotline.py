@@ -122,7 +122,9 @@ class FlowScript:
                 progress.step = following
                 request.pending.extend(entries(request, following.events))
         except AgiHangup as exc:
-            final = engine.on_hangup(self.flow, progress.step.state, self.clock(), reason=str(exc))
+            final = engine.on_hangup(
+                self.flow, progress.step.state, self.clock(), reason=str(exc), node=request.notes.get("node")
+            )
             request.pending.extend(entries(request, final.events))
             self._save(request, self.clock(), ())
             raise
@@ -141,15 +143,18 @@ class FlowScript:
         gather = step.waiting_for_input
         for action in step.actions:
             if isinstance(action, Play):
+                request.notes["node"] = action.node or request.notes.get("node")
                 key = self._play(request, action.language, action.prompt, gather.keys if gather else "")
                 if key and gather:  # barge-in: a key pressed during an announcement answers the menu
                     return engine.on_digits(self.flow, self.rules, step.state, key, self.clock())
             elif isinstance(action, Gather):
+                request.notes["node"] = action.node
                 digits = self._gather(request, action)
                 if digits:
                     return engine.on_digits(self.flow, self.rules, step.state, digits, self.clock())
                 return engine.on_no_input(self.flow, self.rules, step.state, self.clock())
             elif isinstance(action, Record):
+                request.notes["node"] = action.node
                 return self._record(request, progress, action)
             elif isinstance(action, Enqueue):
                 self._enqueue(request, step, action)

@@ -8,8 +8,10 @@ channel commands on a dead channel, ``510`` for unknown commands) and feeds the 
 It is what ``callcenter simulate-call`` runs, and the tests' fake Asterisk.
 
 Inputs are tokens, one per prompt that waits for a key: a key string (``2``), ``timeout`` (silence)
-or ``hangup``. ``!2`` presses 2 during the announcement before the menu (barge-in). When the
-inputs run out, the caller stays silent.
+or ``hangup``. ``!2`` presses 2 during the announcement before the menu (barge-in); ``.`` listens to
+an announcement to its end (so that a later ``hangup`` lands on a later prompt). At a RECORD
+FILE the next token is ``hangup``, a key that ends the recording (``#``), or anything else for a
+message that ends in silence. When the inputs run out, the caller stays silent.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class CallScript:
     linkedid: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     missing_sounds: frozenset[str] = frozenset()  # prompts this PBX has no file for
+    channel_vars: dict[str, str] = field(default_factory=dict)  # set by the dialplan before AGI()
 
     def environment(self, host: str, port: int) -> list[tuple[str, str]]:
         serial = next(_counter)
@@ -139,6 +142,7 @@ class Simulation:
     transcript: list[tuple[str, str]] = field(default_factory=list)
     hung_up: bool = False
     prompts: list[str] = field(default_factory=list)
+    recordings: list[str] = field(default_factory=list)  # RECORD FILE file names
 
     @property
     def queue(self) -> str | None:
@@ -171,6 +175,7 @@ class FakeAsterisk:
             "CHANNEL(uniqueid)": self.script.uniqueid,
             "CALLERID(num)": self.script.caller_number,
             "CALLERID(name)": self.script.caller_name,
+            **self.script.channel_vars,
         }
         with socket.create_connection((self.host, self.port), timeout=self.timeout_s) as sock:
             block = "".join(f"{key}: {value}\n" for key, value in env) + "\n"
@@ -237,7 +242,9 @@ class FakeAsterisk:
             self._inputs.pop(0)
             result.hung_up = True
             return "200 result=-1 endpos=0"
-        if upcoming.startswith("!") and upcoming[1:2] in args[1]:
+        if upcoming == ".":
+            self._inputs.pop(0)
+        elif upcoming.startswith("!") and upcoming[1:2] in args[1]:
             self._inputs.pop(0)
             return f"200 result={ord(upcoming[1])} endpos=1600"
         return "200 result=0 endpos=3404"
@@ -276,6 +283,18 @@ class FakeAsterisk:
         name = args[0].removeprefix("${").removesuffix("}") if args else ""
         value = self._channel_vars.get(name)
         return "200 result=0" if value is None else f"200 result=1 ({value})"
+
+    def _cmd_record_file(self, args: list[str], result: Simulation) -> str:
+        if len(args) < 4:
+            return "520 Invalid command syntax.  Proper usage not available."
+        result.recordings.append(f"{args[0]}.{args[1]}")
+        token = self._next_input().lstrip("!")
+        if token == "hangup":
+            result.hung_up = True
+            return "200 result=-1 (hangup) endpos=48000"
+        if token[:1] and token[:1] in args[2]:
+            return f"200 result={ord(token[0])} (dtmf) endpos=64000"
+        return "200 result=0 (timeout) endpos=80000"
 
     def _cmd_hangup(self, args: list[str], result: Simulation) -> str:
         return "200 result=1"
