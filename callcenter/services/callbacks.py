@@ -50,6 +50,11 @@ def task_key(call: Call, entry_key: str) -> str:
 def create_from_entry(session: Session, call: Call, entry: Entry, now: datetime) -> None:
     data = entry.data
     enqueued = data.get("enqueued_at")
+    # A withheld or garbage number cannot be called back: the task is kept, visibly, for a human.
+    reachable = bool(call.from_e164)
+    note = str(data.get("note") or "") or (
+        "" if reachable else "no callable number: " + (call.from_raw or "withheld")
+    )
     insert_ignoring_duplicates(
         session,
         CallbackTask,
@@ -57,7 +62,7 @@ def create_from_entry(session: Session, call: Call, entry: Entry, now: datetime)
             {
                 "key": task_key(call, entry.key),
                 "kind": str(data["callback_kind"]),
-                "status": "pending",
+                "status": "pending" if reachable else "unreachable",
                 "number_raw": call.from_raw,
                 "number_e164": call.from_e164,
                 "caller_id": call.caller_id,
@@ -68,7 +73,7 @@ def create_from_entry(session: Session, call: Call, entry: Entry, now: datetime)
                 "due_at": datetime.fromisoformat(str(data["due_at"])),
                 "enqueued_at": datetime.fromisoformat(enqueued) if enqueued else None,
                 "attempts": 0,
-                "note": str(data.get("note") or "")[:1000],
+                "note": note[:1000],
                 "data": {"source": entry.source, "entry": entry.key},
                 "created_at": now,
                 "updated_at": now,

@@ -150,3 +150,77 @@ def test_hours_node_routes_by_the_clock() -> None:
     assert step.actions == (Play("closed", "已下班", "zh", "closed"), Hangup("after_hours"))
     assert step.state.finished
     assert [e.kind for e in step.events] == ["ivr.node", "ivr.hours", "ivr.node", "ivr.end"]
+
+
+NIGHT = datetime(2026, 11, 23, 23, 0, tzinfo=SHANGHAI)
+
+
+def test_after_hours_owes_a_callback_at_the_next_opening_before_anything_is_played() -> None:
+    step = engine.start(HOTLINE, RULES, NIGHT)
+    [callback] = [event for event in step.events if event.kind == "callback.requested"]
+    assert callback.node == "closed"
+    assert callback.data == {
+        "callback_kind": "after_hours",
+        "due_at": "2026-11-24T06:00:00+08:00",
+        "queue": "consultation",
+        "enqueued_at": None,
+        "language": "zh",
+        "priority": 0,
+    }
+    assert [a.prompt for a in step.actions if isinstance(a, Play | Gather)] == [
+        "welcome",
+        "closed",
+        "voicemail_offer",
+    ]
+
+
+def test_voicemail_is_recorded_then_reported() -> None:
+    offer = engine.start(HOTLINE, RULES, NIGHT)
+    recording = engine.on_digits(HOTLINE, RULES, offer.state, "1", NIGHT)
+    record = recording.waiting_for_recording
+    assert record is not None and (record.node, record.prompt, record.max_s) == (
+        "voicemail",
+        "voicemail_prompt",
+        120,
+    )
+    done = engine.on_recorded(HOTLINE, RULES, recording.state, "voicemail/vm-1.wav", NIGHT)
+    kinds = [(e.kind, e.data.get("path")) for e in done.events]
+    assert kinds[0] == ("recording.started", "voicemail/vm-1.wav")
+    assert done.actions[-1] == Hangup("voicemail") and done.state.finished
+
+
+def test_nothing_recorded_is_noted_and_the_flow_goes_on() -> None:
+    offer = engine.start(HOTLINE, RULES, NIGHT)
+    recording = engine.on_digits(HOTLINE, RULES, offer.state, "1", NIGHT)
+    done = engine.on_recorded(HOTLINE, RULES, recording.state, None, NIGHT)
+    assert done.events[0].kind == "ivr.record" and done.state.finished
+
+
+def test_a_recording_report_at_a_menu_is_a_flow_error() -> None:
+    with pytest.raises(FlowError, match="does not record"):
+        engine.on_recorded(HOTLINE, RULES, engine.start(HOTLINE, RULES, NOW).state, "x.wav", NOW)
+
+
+def test_language_switch_replays_the_menu_in_english() -> None:
+    steps = run(["8", "2"])
+    assert steps[1].state.language == "en"
+    assert steps[1].actions[-1] == Gather(
+        "main_menu", "main_menu", HOTLINE.text("main_menu", "en"), "en", "01289", 6.0
+    )
+    assert route(steps) == Enqueue("complaint", "complaint", 0)
+
+
+def test_operator_key_uses_the_operator_queue() -> None:
+    rules = Rules(2, "consultation", 10, RULES.hours, operator_queue="operators")
+    step = engine.on_digits(HOTLINE, rules, engine.start(HOTLINE, rules, NOW).state, "0", NOW)
+    assert step.actions[-1] == Enqueue("operators", "operator", 0)
+    assert route(run(["0"])).queue == "consultation"  # no operator queue configured: the default
+
+
+def test_queue_callback_keeps_the_enqueue_time_and_is_due_now() -> None:
+    joined = datetime(2026, 11, 23, 9, 50, tzinfo=SHANGHAI)
+    step = engine.start(HOTLINE, RULES, NOW, entry="queue_callback", enqueued_at=joined, vip=True)
+    [callback] = [event for event in step.events if event.kind == "callback.requested"]
+    assert callback.data["enqueued_at"] == joined.isoformat()
+    assert callback.data["due_at"] == NOW.isoformat() and callback.data["priority"] == 10
+    assert step.state.finished and step.actions[-1] == Hangup("queue_callback")

@@ -70,6 +70,9 @@ def broken(change: Any) -> dict[str, Any]:
         ),
         (lambda d: d["nodes"]["main_menu"].update({"timeout_s": -1}), "main_menu", "timeout_s"),
         (lambda d: d["nodes"]["main_menu"].pop("on_invalid"), "main_menu", "on_invalid"),
+        (lambda d: d["nodes"]["english"].update({"language": "fr"}), "english", "'fr' is not among"),
+        (lambda d: d["nodes"]["closed"].update({"kind": "lottery"}), "closed", "kind"),
+        (lambda d: d["nodes"]["voicemail"].update({"max_s": 9000}), "voicemail", "max_s"),
     ],
 )
 def test_errors_name_the_file_and_node(change: Any, node: str, message: str) -> None:
@@ -107,3 +110,16 @@ def test_file_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(FlowError, match=r"no \*\.toml flow files"):
         load_flows(tmp_path / "empty")
+
+
+def test_an_entry_point_must_exist() -> None:
+    data = broken(lambda d: d["flow"]["entries"].update({"after_hours": "nowhere"}))
+    with pytest.raises(FlowError, match="entry 'after_hours' goes to 'nowhere'"):
+        parse_flow(data, "ivr_flows/hotline.toml")
+
+
+def test_nodes_reached_only_from_an_entry_point_are_reachable() -> None:
+    flow = load_flows(FLOWS)["hotline"]
+    assert flow.entry("queue_callback") == "queue_callback"
+    with pytest.raises(FlowError, match="no entry point 'lunch'"):
+        flow.entry("lunch")

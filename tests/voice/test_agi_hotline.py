@@ -3,7 +3,6 @@ language, queue callbacks keeping the caller's place, outbound calls, and hang-u
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -235,4 +234,8 @@ def test_replayed_after_hours_session_creates_one_task_and_one_recording(
     assert len(tasks(db)) == 1 and len(recordings(db)) == 1
 
 
-Place = Callable[..., Simulation]
+def test_a_withheld_number_gets_an_unreachable_task_for_a_human(server_at: Server, db: Database) -> None:
+    place(server_at, NIGHT, "timeout", caller_number="anonymous")
+    [task] = tasks(db)
+    assert (task.status, task.number_e164) == ("unreachable", None)
+    assert task.note == "no callable number: anonymous"
