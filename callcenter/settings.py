@@ -119,8 +119,6 @@ class Ivr(Section):
     operator_queue: str = "consultation"  # where the operator key (0) goes
     vip_priority: int = Field(default=10, ge=1, le=100)
     queue_timeout_s: int = Field(default=600, ge=10)  # Queue()'s own timeout (CC_QUEUE_TIMEOUT)
-    callback_offer_after_s: int = Field(default=120, ge=10)  # offer a callback after this long in line
-    voicemail_max_s: int = Field(default=120, ge=10)
 
 
 class Agi(Section):
