@@ -165,9 +165,23 @@ DEFAULT_DEPARTMENTS: tuple[Department, ...] = (
 
 
 class Twilio(Section):
+    """Twilio Programmable Voice; an empty ``account_sid`` leaves the Twilio channel off."""
+
     account_sid: str = ""
     auth_token: SecretStr | None = None
+    # The URL Twilio calls us at (what it signs); proxies change scheme and host, so never the request's.
     public_base_url: str = ""
+    api_base_url: str = ""  # empty: Twilio's own API; tests point it at a local server
+    caller_id: str = ""  # our Twilio number, E.164, for outbound calls
+    say_voice: str = "Polly.Zhiyu"  # <Say> voice for zh-CN; en-US uses say_voice_en
+    say_voice_en: str = "Polly.Joanna"
+    prompts_base_url: str = ""  # if set, <Play> rendered prompt files from here instead of <Say>
+    hold_music_url: str = ""  # played while waiting in the queue; empty: silence between announcements
+    ring_timeout_s: int = Field(default=30, ge=15, le=600)
+    machine_detection: bool = False  # answering-machine detection on outbound calls
+    record_calls: bool = True
+    delete_after_download: bool = False  # delete from Twilio once our copy is verified
+    download_retries: int = Field(default=5, ge=0, le=20)
 
 
 class Web(Section):
