@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 CALLCENTER := $(BIN)/callcenter
 CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test lint typecheck pytest install translations migrate seed serve clean bench browser-deps
+.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench browser-deps
 
-run: install translations migrate seed serve
+run: install translations migrate seed prompts serve
 
 test: install translations lint typecheck pytest
 
@@ -29,6 +29,12 @@ migrate: install
 
 seed: migrate
 	$(CALLCENTER) seed-demo
+
+# Prompt sound files for Asterisk (var/sounds); only where espeak-ng is installed, so `make run` works
+# without it. Unchanged prompts are skipped.
+prompts: install
+	@if command -v espeak-ng >/dev/null; then $(CALLCENTER) render-prompts; \
+	else echo "espeak-ng not installed: prompt sound files not rendered (apt-get install espeak-ng)"; fi
 
 # The web secret comes from the environment only; for a local run we keep one in var/ (git-ignored).
 var/secret_key:

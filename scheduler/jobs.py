@@ -10,6 +10,8 @@ from datetime import datetime
 from callcenter.db import Database
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
+from recordings.media import MonitorFolderMissing
+from recordings.verify import verify_recordings as verify_recording_files
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,23 @@ def replay_spool(runtime: Runtime) -> object:
     return result
 
 
+def verify_recordings(runtime: Runtime) -> object:
+    # A few batches per run keep one run short; a backlog is worked off over the next runs.
+    try:
+        result = verify_recording_files(runtime.settings, runtime.db, runtime.clock(), max_batches=5)
+    except MonitorFolderMissing as exc:  # recordings wait; nothing is marked missing
+        log.warning("recordings not verified: %s", exc)
+        return None
+    if result.claimed:
+        log.info("recordings: %s", result)
+    return result
+
+
 JOBS: dict[str, JobSpec] = {
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
+    "verify_recordings": JobSpec(
+        verify_recordings, 60, "check the recordings of ended calls: file present, duration, sha256"
+    ),
 }
 
 

@@ -167,7 +167,7 @@ _outcomes: dict[str, dict[str, int]] = {}
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
         return
-    markers = [name for name in ("postgresql", "browser") if name in report.keywords]
+    markers = [name for name in ("postgresql", "browser", "espeak") if name in report.keywords]
     for marker in [*markers, "all"]:
         counts = _outcomes.setdefault(marker, {"passed": 0, "failed": 0, "skipped": 0})
         counts[report.outcome] = counts.get(report.outcome, 0) + 1

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import delete, update
 
 from callcenter.cli import cli
 from callcenter.db import Database
+from callcenter.models import Call, Recording
 from callcenter.services.users import authenticate
 from callcenter.settings import load_settings
 from callcenter.voice.agi.main import build_server
 from callcenter.voice.agi.server import RunningServer
+from tests.recordings.conftest import call_with_recording, pcm_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +65,7 @@ def test_bad_settings_stop_with_a_message(env: dict[str, str], monkeypatch: pyte
 
 def test_check_flows(env: dict[str, str]) -> None:
     code, output = invoke("check-flows")
-    assert code == 0 and "hotline v1" in output
+    assert code == 0 and "hotline v" in output and "— ok" in output
 
 
 def test_simulate_call_prints_the_route_and_call_id(
@@ -85,3 +89,38 @@ def test_simulate_call_without_a_server_is_a_clear_error(env: dict[str, str]) ->
 def test_replay_spool_with_nothing_pending(env: dict[str, str]) -> None:
     code, output = invoke("replay-spool")
     assert code == 0 and "applied 0" in output
+
+
+def test_recordings_verify_and_reconcile(
+    env: dict[str, str], db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monitor = tmp_path / "monitor"
+    monkeypatch.setenv("CALLCENTER_STORAGE__MONITOR_DIR", str(monitor))
+    start = datetime.now(UTC) - timedelta(hours=1)  # the command runs on the real clock
+    call_with_recording(db, start, "ok.wav", linkedid="1.1", answered=start, ended=start)
+    call_with_recording(db, start, "gone.wav", linkedid="1.2", answered=start, ended=start)
+    code, output = invoke("recordings", "verify")
+    assert code == 1 and "does not exist" in output  # the share is not mounted: nothing marked missing
+    monitor.mkdir()
+    pcm_wav(monitor / "ok.wav", 1.0)
+
+    code, output = invoke("recordings", "verify", "--json")
+    assert code == 0, output
+    assert json.loads(output)["verified"] == 1 and json.loads(output)["missing"] == 1
+    code, output = invoke("recordings", "verify")
+    assert code == 0 and output.startswith("checked 0")
+
+    code, output = invoke("recordings", "reconcile")
+    assert code == 1, output  # a problem: gone.wav
+    assert "recordings missing: 1" in output and "gone.wav" in output and "problems: 1" in output
+    code, output = invoke("recordings", "reconcile", "--json")
+    assert code == 1 and json.loads(output)["missing"][0]["uri"] == "gone.wav"
+
+    with db.transaction() as session:  # the call keeps no recording at all
+        session.execute(delete(Recording).where(Recording.uri == "gone.wav"))
+    code, output = invoke("recordings", "reconcile", "--days", "0")
+    assert code == 1 and "answered calls without a recording: 1" in output
+    with db.transaction() as session:
+        session.execute(update(Call).values(answered_at=None))
+    code, output = invoke("recordings", "reconcile")
+    assert code == 0 and "problems: 0" in output

@@ -1,0 +1,173 @@
+"""Verifying recordings against the monitor folder, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.db import Database
+from callcenter.models import Recording
+from recordings.media import MonitorFolderMissing, inspect, monitor_root
+from recordings.verify import DEFAULT_GRACE, _store, claim, due, verify, verify_all
+from tests.recordings.conftest import call_with_recording, pcm_wav, wav49
+
+
+@pytest.fixture
+def monitor(tmp_path: Path) -> Path:
+    folder = tmp_path / "monitor"
+    folder.mkdir()
+    return folder
+
+
+def rows(db: Database) -> dict[str, Recording]:
+    with db.read() as session:
+        return {rec.uri: rec for rec in session.scalars(select(Recording))}
+
+
+def test_ended_calls_are_verified_missing_and_invalid_files_named(
+    db: Database, monitor: Path, now: datetime
+) -> None:
+    start = now - timedelta(minutes=10)
+    pcm_wav(monitor / "2026/11/23/ok.wav", 3.0)
+    wav49(monitor / "2026/11/23/gsm.WAV", 100)
+    (monitor / "bad.wav").write_bytes(b"not a wav file")
+    answered, ended = start + timedelta(seconds=30), start + timedelta(minutes=5)
+    call_with_recording(db, start, "2026/11/23/ok.wav", linkedid="1.1", answered=answered, ended=ended)
+    call_with_recording(db, start, "2026/11/23/gsm.WAV", linkedid="1.2", answered=answered, ended=ended)
+    call_with_recording(db, start, "bad.wav", linkedid="1.3", answered=answered, ended=ended)
+    call_with_recording(db, start, "gone.wav", linkedid="1.4", answered=answered, ended=ended)
+    call_with_recording(db, start, "never-answered.wav", linkedid="1.5", ended=ended)
+
+    result = verify(db, monitor, now)
+
+    assert (result.claimed, result.verified, result.missing, result.invalid) == (5, 2, 2, 1)
+    found = rows(db)
+    ok = found["2026/11/23/ok.wav"]
+    assert (ok.status, ok.duration_s, ok.size_bytes, ok.problem) == ("verified", 3.0, 44 + 48000, None)
+    assert ok.verified_at == now and ok.sha256 and len(ok.sha256) == 64
+    assert found["2026/11/23/gsm.WAV"].duration_s == 4.0
+    assert found["bad.wav"].status == "invalid" and "WAV header" in (found["bad.wav"].problem or "")
+    assert found["gone.wav"].status == "missing" and "no file gone.wav" in (found["gone.wav"].problem or "")
+    assert "never answered" in (found["never-answered.wav"].problem or "")
+
+
+def test_running_again_changes_nothing(db: Database, monitor: Path, now: datetime) -> None:
+    pcm_wav(monitor / "a.wav", 1.0)
+    call_with_recording(db, now - timedelta(minutes=5), "a.wav", ended=now - timedelta(minutes=1))
+    assert verify(db, monitor, now).verified == 1
+    before = rows(db)["a.wav"].verified_at
+    assert verify(db, monitor, now + timedelta(minutes=1)).claimed == 0
+    assert rows(db)["a.wav"].verified_at == before
+
+
+def test_a_live_call_waits_until_it_ends_or_the_grace_period_passes(
+    db: Database, monitor: Path, now: datetime
+) -> None:
+    pcm_wav(monitor / "live.wav", 1.0)
+    call_with_recording(db, now - timedelta(hours=1), "live.wav")  # no hang-up reported (yet)
+    assert verify(db, monitor, now).claimed == 0
+    later = now - timedelta(hours=1) + DEFAULT_GRACE + timedelta(seconds=1)
+    assert verify(db, monitor, later).verified == 1
+
+
+def test_only_asterisk_recordings_are_checked(db: Database, monitor: Path, now: datetime) -> None:
+    call_with_recording(db, now - timedelta(minutes=5), "a.wav", ended=now)
+    with db.transaction() as session:
+        session.execute(Recording.__table__.update().values(source="twilio"))
+    assert verify(db, monitor, now).claimed == 0
+
+
+def test_batches(db: Database, monitor: Path, now: datetime) -> None:
+    for i in range(7):
+        pcm_wav(monitor / f"{i}.wav", 0.1)
+        call_with_recording(db, now - timedelta(minutes=5), f"{i}.wav", linkedid=f"9.{i}", ended=now)
+    assert verify(db, monitor, now, batch=3).claimed == 3
+    total = verify_all(db, monitor, now, batch=3)
+    assert (total.claimed, total.verified) == (4, 4)
+    assert {rec.status for rec in rows(db).values()} == {"verified"}
+
+
+def test_an_absent_monitor_folder_changes_nothing(db: Database, tmp_path: Path, now: datetime) -> None:
+    absent = tmp_path / "not-mounted"
+    assert verify(db, absent, now).claimed == 0  # nothing due: no error either
+    call_with_recording(db, now - timedelta(minutes=5), "a.wav", ended=now)
+    with pytest.raises(MonitorFolderMissing):
+        verify(db, absent, now)
+    assert rows(db)["a.wav"].status == "pending" and rows(db)["a.wav"].verified_at is None
+
+
+def test_missing_files_are_looked_for_again_on_request(db: Database, monitor: Path, now: datetime) -> None:
+    call_with_recording(
+        db, now - timedelta(minutes=5), "late.wav", answered=now - timedelta(minutes=4), ended=now
+    )
+    assert verify(db, monitor, now).missing == 1
+    assert verify(db, monitor, now, recheck_missing=True).claimed == 0  # each once per run
+    pcm_wav(monitor / "late.wav", 2.0)  # the share was mounted late
+    result = verify_all(db, monitor, now + timedelta(minutes=1), recheck_missing=True, batch=1)
+    assert (result.claimed, result.verified) == (1, 1)
+    assert rows(db)["late.wav"].problem is None
+
+
+def test_a_claim_is_exclusive_until_its_lease_expires(db: Database, monitor: Path, now: datetime) -> None:
+    pcm_wav(monitor / "a.wav", 1.0)
+    call_with_recording(db, now - timedelta(minutes=5), "a.wav", ended=now)
+    assert len(claim(db, now)) == 1  # this process dies before writing its result
+    assert verify(db, monitor, now + timedelta(minutes=5)).claimed == 0  # claimed by the other
+    late = now + timedelta(minutes=11)
+    assert verify(db, monitor, late).verified == 1  # the lease expired: taken over
+    assert rows(db)["a.wav"].verified_at == late
+
+
+def test_a_result_is_not_written_over_a_claim_taken_over(db: Database, monitor: Path, now: datetime) -> None:
+    pcm_wav(monitor / "a.wav", 1.0)
+    call_with_recording(db, now - timedelta(minutes=5), "a.wav", ended=now)
+    [slow] = claim(db, now)
+    late = now + timedelta(minutes=11)
+    assert verify(db, monitor, late).verified == 1
+    assert not _store(db, slow, inspect(monitor_root(monitor), "a.wav"), now)
+    assert rows(db)["a.wav"].verified_at == late
+
+
+def test_two_processes_verify_each_recording_once(db: Database, monitor: Path, now: datetime) -> None:
+    count = 40
+    for i in range(count):
+        pcm_wav(monitor / f"{i}.wav", 0.2)
+        call_with_recording(db, now - timedelta(minutes=5), f"{i}.wav", linkedid=f"7.{i}", ended=now)
+    other = Database(db.url)  # its own engine and connections, like a second process
+    results = []
+    barrier = threading.Barrier(2)
+
+    def run(database: Database) -> None:
+        barrier.wait()
+        results.append(verify_all(database, monitor, now, batch=5))
+
+    threads = [threading.Thread(target=run, args=(database,)) for database in (db, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    other.dispose()
+    assert sum(result.claimed for result in results) == count
+    assert sum(result.verified for result in results) == count
+    assert sum(result.lost for result in results) == 0
+    assert {rec.status for rec in rows(db).values()} == {"verified"}
+
+
+def test_postgresql_skips_rows_another_transaction_holds(db: Database, monitor: Path, now: datetime) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): there is nothing to skip")
+    for i in range(4):
+        call_with_recording(db, now - timedelta(minutes=5), f"{i}.wav", linkedid=f"5.{i}", ended=now)
+    with db.transaction() as session:
+        held = session.execute(due(now).limit(2).with_for_update(of=Recording, skip_locked=True)).all()
+        other = Database(db.url)
+        try:
+            taken = claim(other, now)  # would block here without SKIP LOCKED
+        finally:
+            other.dispose()
+    assert {row.id for row in held}.isdisjoint({item.id for item in taken})
+    assert len(taken) == 2
