@@ -166,6 +166,139 @@ def replay_spool(ctx: click.Context) -> None:
         sys.exit(1)
 
 
+@cli.command("render-prompts")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="default: settings storage.sounds_dir"
+)
+@click.option("--force", is_flag=True, help="render every prompt, changed or not")
+@click.option(
+    "--voice", "voices", multiple=True, help="LANG=VOICE (espeak-ng voice), e.g. zh=cmn; repeatable"
+)
+@click.option("--speed", type=click.IntRange(80, 450), default=None, help="words per minute (default 150)")
+@click.pass_context
+def render_prompts(
+    ctx: click.Context, out_dir: str | None, force: bool, voices: tuple[str, ...], speed: int | None
+) -> None:
+    """Render every flow's prompts to 8 kHz WAV files for Asterisk (espeak-ng)."""
+    from callcenter.ivr.flow import load_flows
+    from callcenter.voice import prompts
+
+    settings = _settings(ctx)
+    chosen = dict(prompts.DEFAULT_VOICES)
+    for item in voices:
+        language, sep, voice = item.partition("=")
+        if not sep or not language or not voice:
+            raise click.BadParameter(f"{item!r}: expected LANG=VOICE", param_hint="--voice")
+        chosen[language] = voice
+    target = Path(out_dir) if out_dir else settings.path(settings.storage.sounds_dir)
+    try:
+        flows = load_flows(settings.path(settings.ivr.flows_dir))
+        result = prompts.render_prompts(
+            flows.values(),
+            target,
+            voices=chosen,
+            speed=speed or prompts.DEFAULT_SPEED,
+            force=force,
+            progress=lambda job, rendered: log.debug("%s %s", "rendered" if rendered else "kept", job),
+        )
+    except CallcenterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in result.rendered:
+        click.echo(f"  rendered {path}")
+    click.echo(
+        f"{len(result.rendered)} rendered, {len(result.unchanged)} unchanged, in {target}"
+        + (f" ({result.audio_s:.1f} s of audio in {result.seconds:.1f} s)" if result.rendered else "")
+    )
+
+
+@cli.group("recordings")
+def recordings_group() -> None:
+    """Check Asterisk's recordings (monitor folder) against the contact record."""
+
+
+@recordings_group.command("verify")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=200, show_default=True)
+@click.option("--recheck-missing", is_flag=True, help="look again for files marked missing")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.pass_context
+def recordings_verify(ctx: click.Context, batch: int, recheck_missing: bool, as_json: bool) -> None:
+    """Check the recordings of ended calls: file present, duration, sha256."""
+    import dataclasses
+    import json
+
+    from recordings.media import MonitorFolderMissing
+    from recordings.verify import verify_recordings
+
+    settings = _settings(ctx)
+    with _database(settings) as db:
+        try:
+            result = verify_recordings(settings, db, utc_now(), batch=batch, recheck_missing=recheck_missing)
+        except MonitorFolderMissing as exc:
+            raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result)))
+    else:
+        click.echo(f"{result} ({result.bytes / 1e6:.1f} MB read in {result.seconds:.2f} s)")
+
+
+@recordings_group.command("reconcile")
+@click.option(
+    "--days", type=click.IntRange(0), default=7, show_default=True, help="calls of the last N days; 0: all"
+)
+@click.option(
+    "--limit", type=click.IntRange(1), default=100, show_default=True, help="entries listed per problem"
+)
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.pass_context
+def recordings_reconcile(ctx: click.Context, days: int, limit: int, as_json: bool) -> None:
+    """Report orphan files, answered calls without a recording, missing and invalid recordings.
+
+    Exits with 1 when there is a problem.
+    """
+    import json
+    from datetime import timedelta
+
+    from recordings.media import MonitorFolderMissing
+    from recordings.reconcile import reconcile
+
+    settings = _settings(ctx)
+    now = utc_now()
+    folder = settings.path(settings.storage.monitor_dir)
+    with _database(settings) as db:
+        try:
+            report = reconcile(
+                db, folder, now, since=now - timedelta(days=days) if days else None, limit=limit
+            )
+        except MonitorFolderMissing as exc:
+            raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"monitor folder {folder}" + (f", calls of the last {days} days" if days else ""))
+        click.echo(f"orphan files (no recording names them): {report.orphan_count}")
+        for path in report.orphans:
+            click.echo(f"  {path}")
+        click.echo(f"answered calls without a recording: {report.unrecorded_count}")
+        for call in report.unrecorded_calls:
+            answered = call.answered_at.astimezone(settings.zone)
+            click.echo(
+                f"  call {call.call_id} (linkedid {call.external_id}) answered {answered:%Y-%m-%d %H:%M}"
+            )
+        click.echo(
+            f"recordings missing: {report.missing_count}"
+            f" (and {report.missing_unanswered} of calls never answered: expected)"
+        )
+        for rec in report.missing:
+            click.echo(f"  recording {rec.recording_id} of call {rec.call_id}: {rec.uri}: {rec.problem}")
+        click.echo(f"recordings invalid: {report.invalid_count}")
+        for rec in report.invalid:
+            click.echo(f"  recording {rec.recording_id} of call {rec.call_id}: {rec.uri}: {rec.problem}")
+        click.echo(f"not checked yet: {report.pending}")
+        click.echo(f"problems: {report.problems}")
+    if report.problems:
+        sys.exit(1)
+
+
 @cli.command("simulate-call")
 @click.option("--from", "caller", default="+8613800138000", show_default=True, help="caller number")
 @click.option("--name", default="Test", show_default=True, help="caller name as the network sends it")
@@ -173,7 +306,19 @@ def replay_spool(ctx: click.Context) -> None:
 @click.option("--inputs", default=None, help="comma-separated: keys, 'timeout', 'hangup'; '!2' barges in")
 @click.option("--host", default=None, help="FastAGI host (default: settings agi.host)")
 @click.option("--port", type=int, default=None, help="FastAGI port (default: settings agi.port)")
-@click.option("--script", default="hotline", show_default=True)
+@click.option(
+    "--script",
+    default="hotline",
+    show_default=True,
+    help="AGI script: hotline, after-hours, queue-callback, outbound",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a channel variable the dialplan set before AGI(), e.g. CC_FLOW_ENTRY=survey (repeatable)",
+)
 @click.option("--verbose", "-v", is_flag=True, help="print every AGI command and reply")
 @click.pass_context
 def simulate_call(
@@ -185,6 +330,7 @@ def simulate_call(
     host: str | None,
     port: int | None,
     script: str,
+    variables: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Play a call against the FastAGI server as Asterisk would, and print the route."""
@@ -192,8 +338,15 @@ def simulate_call(
     from callcenter.voice.agi.simulate import simulate_call as simulate
 
     settings = _settings(ctx)
+    channel_vars = dict(item.partition("=")[::2] for item in variables)
+    if any(not key for key in channel_vars):
+        raise click.BadParameter("use NAME=VALUE", param_hint="--var")
     call = CallScript(
-        caller_number=caller, caller_name=name, inputs=parse_inputs(digits, inputs), script=script
+        caller_number=caller,
+        caller_name=name,
+        inputs=parse_inputs(digits, inputs),
+        script=script,
+        channel_vars=channel_vars,
     )
     try:
         result = simulate(host or settings.agi.host, port or settings.agi.port, call)
@@ -220,13 +373,18 @@ def simulate_call(
 def agi(ctx: click.Context, port: int | None) -> None:
     """Run the FastAGI server (Asterisk's AGI(agi://HOST:4573/hotline))."""
     from callcenter.voice.agi.main import build_server
+    from callcenter.voice.ami.main import build_ami, running_ami
 
     settings = _settings(ctx)
     with _database(settings) as db:
         server = _fail_on_config(lambda: build_server(settings, db, utc_now, port=port))
+        ami = _fail_on_config(lambda: build_ami(settings, db, utc_now))
         click.echo(f"FastAGI listening on {settings.agi.host}:{server.port}")
+        if ami is not None:
+            click.echo(f"AMI listener connecting to {settings.ami.host}:{settings.ami.port}")
         _stop_on_signals(server.shutdown)
-        server.serve_forever()
+        with running_ami(ami):  # stopped (logoff, close) once SIGTERM/SIGINT stop the server
+            server.serve_forever()
         server.server_close()
 
 
@@ -282,6 +440,7 @@ def serve(ctx: click.Context) -> None:
 
     from callcenter.voice.agi.main import build_server
     from callcenter.voice.agi.server import RunningServer
+    from callcenter.voice.ami.main import build_ami, running_ami
     from scheduler.main import build_scheduler
     from web import create_app
 
@@ -289,10 +448,11 @@ def serve(ctx: click.Context) -> None:
     with _database(settings) as db:
         app = _fail_on_config(lambda: create_app(settings, db))
         agi_server = _fail_on_config(lambda: build_server(settings, db, utc_now))
+        ami = _fail_on_config(lambda: build_ami(settings, db, utc_now))
         http = make_server(settings.web.host, settings.web.port, app, threaded=True)
         scheduler = build_scheduler(settings, db, utc_now)
         _stop_on_signals(http.shutdown)
-        with RunningServer(agi_server):
+        with RunningServer(agi_server), running_ami(ami):
             scheduler.start()
             _banner(settings, agi_server.port)
             try:

@@ -53,6 +53,9 @@ class Call(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
     wait_s: Mapped[int | None] = mapped_column(Integer)
     talk_s: Mapped[int | None] = mapped_column(Integer)
+    agent_interface: Mapped[str | None] = mapped_column(String(64))  # AMI member Interface
+    hangup_side: Mapped[str | None] = mapped_column(String(16))  # caller | agent | transfer
+    transfers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     disposition: Mapped[str] = mapped_column(String(32), default="in_ivr")
     end_reason: Mapped[str | None] = mapped_column(String(255))
 

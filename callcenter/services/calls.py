@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.db import insert_ignoring_duplicates
 from callcenter.exceptions import NotFound
-from callcenter.models import Call, CallEvent, Queue
+from callcenter.models import Agent, Call, CallEvent, Queue
 from callcenter.phone import normalise
 from callcenter.services import callbacks, callers, recordings
 from callcenter.services.timeline import summarise
@@ -81,6 +81,12 @@ def _clean_name(name: str) -> str:
     return "".join(ch for ch in name if ch.isprintable())[:MAX_NAME_LENGTH]
 
 
+# Built once, so each report only binds its key (no statement construction per report).
+_CALL_BY_KEY = select(Call).where(
+    Call.channel == bindparam("channel"), Call.external_id == bindparam("external_id")
+)
+
+
 def record_call(
     session: Session, seen: CallSeen, entries: Sequence[Entry], *, region: str, now: datetime
 ) -> Call:
@@ -110,12 +116,18 @@ def record_call(
         ],
         ["channel", "external_id"],
     )
+    # No autoflush from here to the summary: the reports of a batch (services/journal.py) leave
+    # their calls' changes to one flush at commit, where the UPDATEs go out together.
     call = session.execute(
-        select(Call).where(Call.channel == seen.channel, Call.external_id == seen.external_id)
+        _CALL_BY_KEY,
+        {"channel": seen.channel, "external_id": seen.external_id},
+        execution_options={"autoflush": False},
     ).scalar_one()
     _fill_missing(call, seen, region)
-    if call.caller_id is None and call.from_e164:
-        call.caller_id = callers.ensure_caller(session, call.from_e164, now=now).id
+    customer = call.to_e164 if call.direction == "outbound" else call.from_e164  # who we talk to
+    if call.caller_id is None and customer:
+        with session.no_autoflush:
+            call.caller_id = callers.ensure_caller(session, customer, now=now).id
     insert_ignoring_duplicates(
         session,
         CallEvent,
@@ -135,8 +147,8 @@ def record_call(
         ],
         ["call_id", "key"],
     )
-    session.flush()
-    _refresh(session, call, seen.at)
+    with session.no_autoflush:  # _refresh reads the entries (in the database already) and reference tables
+        _refresh(session, call, seen.at)
     for entry in entries:
         effect = EFFECTS.get(entry.kind)
         if effect is not None:
@@ -165,11 +177,37 @@ def _refresh(session: Session, call: Call, first_seen: datetime) -> None:
     call.priority = summary.priority
     call.disposition = summary.disposition
     call.end_reason = summary.end_reason
+    call.answered_at = summary.answered_at
+    call.wait_s = summary.wait_s
+    call.talk_s = summary.talk_s
+    call.hangup_side = summary.hangup_side
+    call.transfers = summary.transfers
     if summary.queue_name != call.queue_name:
         call.queue_name = summary.queue_name
         call.queue_id = session.execute(
             select(Queue.id).where(Queue.name == summary.queue_name)
         ).scalar_one_or_none()
+    if summary.agent_interface and (summary.agent_interface != call.agent_interface or call.agent_id is None):
+        call.agent_interface = summary.agent_interface[:64]
+        call.agent_id = _agent_for_interface(session, summary.agent_interface)
+
+
+def _agent_for_interface(session: Session, interface: str) -> int | None:
+    """The agent whose extension names this queue member: ``PJSIP/1001``, ``Local/x@agents/n``, ``1001``."""
+    bare = interface.removesuffix("/n")
+    resource = bare.split("/", 1)[-1]
+    candidates = list(dict.fromkeys([interface, bare, resource, resource.split("@", 1)[0]]))
+    found = dict(
+        session.execute(select(Agent.extension, Agent.id).where(Agent.extension.in_(candidates)))
+        .tuples()
+        .all()
+    )
+    return next((found[candidate] for candidate in candidates if candidate in found), None)
+
+
+def exists(session: Session, channel: str, external_id: str) -> bool:
+    query = select(Call.id).where(Call.channel == channel, Call.external_id == external_id)
+    return session.execute(query).first() is not None
 
 
 def get_call(session: Session, call_id: int) -> Call:

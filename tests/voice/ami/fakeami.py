@@ -1,0 +1,313 @@
+"""A fake Asterisk Manager Interface on 127.0.0.1, speaking the wire format of a real Asterisk 22.
+
+Built from /work/shared/captures/ami-one-queue-call.jsonl: the banner line, ``Key: Value`` CRLF lines,
+a blank line after each message, ActionID echoed on every response. It answers Login (good or bad
+secret), Logoff, Ping, Getvar, Command (Asterisk 22 ``Output:`` lines or the old ``Follows`` body),
+QueueStatus (a list action, with an unrelated event slipped in the middle) and Originate (``Success``
+"Originate successfully queued", then an OriginateResponse event with the same ActionID), and lets a
+test push events, raw bytes, or drop the connection. Deliberately independent of callcenter's parser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+CAPTURE = Path("/work/shared/captures/ami-one-queue-call.jsonl")
+BANNER = "Asterisk Call Manager/10.0.0"
+
+
+def load_capture(path: Path = CAPTURE) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def wire(message: Mapping[str, Any] | Iterable[tuple[str, str]]) -> bytes:
+    pairs = message.items() if isinstance(message, Mapping) else message
+    return ("".join(f"{key}: {value}\r\n" for key, value in pairs) + "\r\n").encode("utf-8")
+
+
+def parse_action(block: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in block.decode("utf-8").split("\r\n"):
+        key, _, value = line.partition(": ")
+        if key in fields:
+            fields[key] += "\n" + value  # repeated headers (Variable) joined with newlines
+        else:
+            fields[key] = value
+    return fields
+
+
+class Session:
+    def __init__(self, server: FakeAmi, sock: socket.socket) -> None:
+        self.server, self.sock = server, sock
+        self.lock = threading.Lock()
+        self.logged_in = False
+        self.closed = False
+
+    def send(self, data: bytes) -> None:
+        with self.lock:
+            if not self.closed:
+                try:
+                    self.sock.sendall(data)
+                except OSError:
+                    self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+    def run(self) -> None:
+        server = self.server
+        if server.greet:
+            self.send((server.banner + "\r\n").encode())
+        buffer = b""
+        try:
+            while not self.closed:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                buffer += chunk
+                while b"\r\n\r\n" in buffer:
+                    block, buffer = buffer.split(b"\r\n\r\n", 1)
+                    action = parse_action(block)
+                    server.actions.append(action)
+                    if server.silent:
+                        continue
+                    if server.reorder and action.get("Action") != "Login":
+                        threading.Thread(target=self.answer, args=(action, True), daemon=True).start()
+                    else:
+                        self.answer(action, False)
+        except OSError:
+            pass
+        finally:
+            self.close()
+
+    def answer(self, action: dict[str, str], jitter: bool) -> None:
+        if jitter:
+            time.sleep(random.random() * 0.003)
+        server = self.server
+        name = action.get("Action", "")
+        action_id = action.get("ActionID", "")
+        base = [("Response", "Success"), ("ActionID", action_id)]
+        if name == "Login":
+            if action.get("Username") == server.username and action.get("Secret") == server.secret:
+                self.logged_in = True
+                self.send(wire([*base, ("Message", "Authentication accepted")]))
+                self.send(wire({"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"}))
+                server.logins += 1
+                server.logged_in.set()
+            else:
+                server.failed_logins += 1
+                self.send(
+                    wire(
+                        [("Response", "Error"), ("ActionID", action_id), ("Message", "Authentication failed")]
+                    )
+                )
+                self.close()
+            return
+        if not self.logged_in:
+            self.send(
+                wire([("Response", "Error"), ("ActionID", action_id), ("Message", "Permission denied")])
+            )
+            return
+        if name == "Logoff":
+            server.logoffs += 1
+            self.send(
+                wire(
+                    [
+                        ("Response", "Goodbye"),
+                        ("ActionID", action_id),
+                        ("Message", "Thanks for all the fish."),
+                    ]
+                )
+            )
+            self.close()
+        elif name == "Ping":
+            if server.answer_pings:
+                self.send(wire([*base, ("Ping", "Pong"), ("Timestamp", "1795424087.000000")]))
+        elif name == "Getvar":
+            variable = action.get("Variable", "")
+            self.send(wire([*base, ("Variable", variable), ("Value", f"value-of-{variable}")]))
+        elif name == "Command":
+            lines = server.command_output
+            if server.old_command_format:
+                body = "Response: Follows\r\nPrivilege: Command\r\nActionID: " + action_id + "\r\n"
+                body += "\n".join(lines) + "\n--END COMMAND--\r\n\r\n"
+                self.send(body.encode())
+            else:
+                self.send(
+                    wire(
+                        [*base, ("Message", "Command output follows"), *[("Output", line) for line in lines]]
+                    )
+                )
+        elif name == "QueueStatus":
+            self.send(wire([*base, ("EventList", "start"), ("Message", "Queue status will follow")]))
+            self.send(
+                wire({"Event": "QueueParams", "Queue": "consultation", "Calls": "0", "ActionID": action_id})
+            )
+            self.send(wire(server.interleaved_event))
+            self.send(
+                wire(
+                    {
+                        "Event": "QueueMember",
+                        "Queue": "consultation",
+                        "Name": "Agent Consult",
+                        "ActionID": action_id,
+                    }
+                )
+            )
+            self.send(
+                wire(
+                    {
+                        "Event": "QueueStatusComplete",
+                        "ActionID": action_id,
+                        "EventList": "Complete",
+                        "ListItems": "2",
+                    }
+                )
+            )
+        elif name == "Originate":
+            self.originate(action)
+        else:
+            self.send(
+                wire([("Response", "Error"), ("ActionID", action_id), ("Message", "Invalid/unknown command")])
+            )
+
+    def originate(self, action: dict[str, str]) -> None:
+        server = self.server
+        action_id = action.get("ActionID", "")
+        if server.originate == "error":
+            self.send(
+                wire(
+                    [("Response", "Error"), ("ActionID", action_id), ("Message", "Extension does not exist.")]
+                )
+            )
+            return
+        self.send(
+            wire(
+                [
+                    ("Response", "Success"),
+                    ("ActionID", action_id),
+                    ("Message", "Originate successfully queued"),
+                ]
+            )
+        )
+        if server.originate == "none":
+            return
+        success = server.originate == "success"
+        event = {
+            "Event": "OriginateResponse",
+            "Privilege": "call,all",
+            "Timestamp": "1795424087.746354",
+            "ActionID": action_id,
+            "Response": "Success" if success else "Failure",
+            "Channel": action.get("Channel", ""),
+            "Context": action.get("Context", ""),
+            "Exten": action.get("Exten", ""),
+            "Reason": "4" if success else str(server.failure_reason),
+            "Uniqueid": "1795424200.9" if success else "<null>",
+            "CallerIDNum": "<unknown>",
+            "CallerIDName": "<unknown>",
+        }
+
+        def later() -> None:
+            time.sleep(server.originate_delay_s)
+            # An unrelated event first, so the OriginateResponse is not simply the next message.
+            self.send(wire(server.interleaved_event))
+            self.send(wire(event))
+
+        threading.Thread(target=later, daemon=True).start()
+
+
+class FakeAmi:
+    def __init__(
+        self,
+        *,
+        username: str = "callcenter",
+        secret: str = "s3cret",
+        banner: str = BANNER,
+        greet: bool = True,
+        silent: bool = False,
+        reorder: bool = False,
+        answer_pings: bool = True,
+        originate: str = "success",
+        failure_reason: int = 5,
+        originate_delay_s: float = 0.05,
+    ) -> None:
+        self.username, self.secret, self.banner = username, secret, banner
+        self.greet, self.silent, self.reorder, self.answer_pings = greet, silent, reorder, answer_pings
+        self.originate, self.failure_reason, self.originate_delay_s = (
+            originate,
+            failure_reason,
+            originate_delay_s,
+        )
+        self.command_output = [
+            "Name/username             Host",
+            "1001/1001                 (Unspecified)",
+            "2 sip peers",
+        ]
+        self.old_command_format = False
+        self.interleaved_event = {"Event": "Newexten", "Privilege": "dialplan,all", "Channel": "PJSIP/9-1"}
+        self.actions: list[dict[str, str]] = []
+        self.sessions: list[Session] = []
+        self.connections = self.logins = self.failed_logins = self.logoffs = 0
+        self.logged_in = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._stopped = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def start(self) -> FakeAmi:
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            session = Session(self, sock)
+            self.sessions.append(session)
+            threading.Thread(target=session.run, daemon=True).start()
+
+    @property
+    def live(self) -> list[Session]:
+        return [session for session in self.sessions if not session.closed and session.logged_in]
+
+    def wait_logins(self, count: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.logins < count or not self.live:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} logins, saw {self.logins}")
+            time.sleep(0.005)
+
+    def send_raw(self, data: bytes) -> None:
+        sessions = self.live
+        assert sessions, "no logged-in client"
+        for session in sessions:
+            session.send(data)
+
+    def send_events(self, events: Iterable[Mapping[str, Any]]) -> None:
+        self.send_raw(b"".join(wire(event) for event in events))
+
+    def drop(self) -> None:
+        for session in list(self.sessions):
+            session.close()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._listener.close()
+        self.drop()
