@@ -61,6 +61,7 @@ def test_after_hours_promises_a_callback_at_the_next_opening_and_takes_voicemail
     record_file = next(c for c in result.commands if c.startswith("RECORD FILE"))
     assert record_file.endswith('wav "#" 120000 BEEP s=5')
     assert result.hung_up and "CC_QUEUE" not in result.variables
+    assert result.variables["CC_NEXT"] == "hangup"  # the dialplan must not queue this caller
     call = the_call(db, result.linkedid)
     assert (call.disposition, call.end_reason) == ("ended_in_ivr", "voicemail")
     [task] = tasks(db)

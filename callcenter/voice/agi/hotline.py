@@ -7,7 +7,7 @@ the caller waits in the queue. One ``FlowScript`` class serves every route (``ho
 ``after-hours``, ``queue-callback``, ``outbound``): they differ in flow, entry point and direction.
 
 Channel variables set for the dialplan (docs/asterisk.md): ``CC_NEXT`` (``queue`` when the caller
-goes to ``Queue()``), ``CC_QUEUE``, ``CC_BRANCH``, ``CC_PRIORITY``, ``CC_QUEUE_TIMEOUT``,
+goes to ``Queue()``, ``hangup`` when the flow ended the call), ``CC_QUEUE``, ``CC_BRANCH``, ``CC_PRIORITY``, ``CC_QUEUE_TIMEOUT``,
 ``CC_ENQUEUED_AT`` (epoch seconds the caller first joined a queue), ``CC_LANGUAGE`` and ``CC_CALL_ID``.
 """
 
@@ -160,6 +160,7 @@ class FlowScript:
                 self._enqueue(request, step, action)
             else:
                 assert isinstance(action, Hangup)
+                request.agi.set_variable("CC_NEXT", "hangup")  # the dialplan must not queue this caller
                 request.agi.hangup()
         return None
 
