@@ -7,8 +7,9 @@ the caller waits in the queue. One ``FlowScript`` class serves every route (``ho
 ``after-hours``, ``queue-callback``, ``outbound``): they differ in flow, entry point and direction.
 
 Channel variables set for the dialplan (docs/asterisk.md): ``CC_NEXT`` (``queue`` when the caller
-goes to ``Queue()``, ``hangup`` when the flow ended the call), ``CC_QUEUE``, ``CC_BRANCH``, ``CC_PRIORITY``, ``CC_QUEUE_TIMEOUT``,
-``CC_ENQUEUED_AT`` (epoch seconds the caller first joined a queue), ``CC_LANGUAGE`` and ``CC_CALL_ID``.
+goes to ``Queue()``, ``hangup`` when the flow ended the call), ``CC_QUEUE``, ``CC_BRANCH``,
+``CC_PRIORITY``, ``CC_QUEUE_TIMEOUT``, ``CC_ENQUEUED_AT`` (epoch seconds the caller first joined a
+queue), ``CC_LANGUAGE`` and ``CC_CALL_ID``.
 """
 
 from __future__ import annotations
