@@ -1,18 +1,22 @@
 """FastAGI throughput and per-command latency: the hotline server against a bare-socket baseline.
 
-Both servers run as their own processes; the load generator (this process) plays simulated
-Asterisk sessions with N concurrent callers. The baseline server reads the same environment block
-and sends the same commands as the hotline script, with no flow engine, no pyst2 and no database.
-Per-command latency is measured from Asterisk's side: from sending a reply to receiving the next
-command. Usage: python -m bench.agi [--sessions 2000] [--concurrency 50]
+Both servers run as their own processes, a fresh one (and for the hotline a fresh SQLite database)
+for every concurrency level; the load generator (this process) plays simulated Asterisk sessions
+with N concurrent callers. The baseline server reads the same environment block and sends the same
+commands as the hotline script, with no flow engine, no pyst2 and no database. Per-command latency
+is measured from Asterisk's side: from sending a reply to receiving the next command. Peak RSS is
+the server process's VmHWM after the run (warm-up included).
+Usage: python -m bench.agi [--sessions 2000] [--concurrency 50 200] [--date 2026-11-23]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import socketserver
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,16 +29,21 @@ from pathlib import Path
 from callcenter.voice.agi.simulate import CallScript, FakeAsterisk, Simulation
 
 ROOT = Path(__file__).resolve().parent.parent
+# What the hotline script sends for a caller who presses 2 (tests/voice checks the same transcript).
 HOTLINE_COMMANDS = [
     'GET VARIABLE "CHANNEL(linkedid)"',
     "ANSWER",
-    'STREAM FILE callcenter/hotline/zh/welcome "129" 0',
+    'STREAM FILE callcenter/hotline/zh/welcome "01289" 0',
     "GET DATA callcenter/hotline/zh/main_menu 6000 1",
     'STREAM FILE callcenter/hotline/zh/to_complaint "" 0',
     'SET VARIABLE "CC_QUEUE" "complaint"',
+    'SET VARIABLE "CC_NEXT" "queue"',
     'SET VARIABLE "CC_BRANCH" "complaint"',
     'SET VARIABLE "CC_PRIORITY" "0"',
-    'SET VARIABLE "CC_CALL_ID" "1"',
+    'SET VARIABLE "CC_QUEUE_TIMEOUT" "600"',
+    'SET VARIABLE "CC_ENQUEUED_AT" "1795399200.000"',
+    'SET VARIABLE "CC_LANGUAGE" "zh"',
+    'SET VARIABLE "CC_CALL_ID" "1795436661.448"',
 ]
 
 
@@ -115,57 +124,106 @@ def load(port: int, sessions: int, concurrency: int) -> dict[str, float]:
     }
 
 
+def thousands(value: float) -> str:
+    return f"{value:,.0f}".replace(",", " ")  # as docs/performance.md writes them
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_bare(port: int) -> None:
     BareServer(("127.0.0.1", port), BareHandler).serve_forever()
+
+
+def measure(name: str, sessions: int, concurrency: int, scratch: Path) -> dict[str, float]:
+    """Start a fresh server process, warm it up, load it; its figures and peak RSS."""
+    env = {
+        **os.environ,
+        "CALLCENTER_SETTINGS": str(ROOT / "settings.toml"),
+        "CALLCENTER_DATABASE__URL": f"sqlite:///{scratch}/bench.db",
+        "CALLCENTER_STORAGE__VAR_DIR": str(scratch),
+        "CALLCENTER_STORAGE__SPOOL_DIR": f"{scratch}/spool",
+    }
+    cli = [sys.executable, "-m", "callcenter.cli", "--log-level", "WARNING"]
+    port = free_port()
+    if name == "baseline":
+        command = [sys.executable, "-m", "bench.agi", "--bare-server", str(port)]
+    else:
+        subprocess.run([*cli, "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run([*cli, "seed-demo"], env=env, check=True, capture_output=True)
+        command = [*cli, "agi", "--port", str(port)]
+    log_path = scratch / "server.log"  # not the terminal: the readiness probe alone logs a warning
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        wait_for(port)
+        load(port, min(200, sessions), concurrency)  # warm-up
+        cpu_before, started = cpu_s(server.pid), time.perf_counter()
+        row = load(port, sessions, concurrency)
+        row["cpu"] = (cpu_s(server.pid) - cpu_before) / (time.perf_counter() - started)
+        row["rss_mb"] = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+    errors = [line for line in log_path.read_text(errors="replace").splitlines() if " ERROR " in line]
+    for line in errors[:5]:
+        print(f"{name} server: {line}", file=sys.stderr)
+    if name == "hotline":
+        spooled = list((scratch / "spool").glob("*.json")) if (scratch / "spool").is_dir() else []
+        row["spooled"] = len(spooled)
+        with contextlib.closing(sqlite3.connect(scratch / "bench.db")) as db:
+            recorded = db.execute("SELECT count(*) FROM call WHERE disposition = 'queued'").fetchone()[0]
+        expected = min(200, sessions) + sessions
+        if recorded != expected:  # every session's route must be on record once the server has stopped
+            print(f"warning: {recorded} routed calls on record, expected {expected}", file=sys.stderr)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--date", default=time.strftime("%Y-%m-%d"), help="for the markdown rows")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         run_bare(args.bare_server)
         return
 
-    with tempfile.TemporaryDirectory() as scratch:
-        env = {
-            **os.environ,
-            "CALLCENTER_SETTINGS": str(ROOT / "settings.toml"),
-            "CALLCENTER_DATABASE__URL": f"sqlite:///{scratch}/bench.db",
-            "CALLCENTER_STORAGE__VAR_DIR": scratch,
-            "CALLCENTER_STORAGE__SPOOL_DIR": f"{scratch}/spool",
-        }
-        cli = [sys.executable, "-m", "callcenter.cli", "--log-level", "WARNING"]
-        subprocess.run([*cli, "migrate"], env=env, check=True, capture_output=True)
-        subprocess.run([*cli, "seed-demo"], env=env, check=True, capture_output=True)
+    table: list[str] = []
+    for concurrency in args.concurrency:
         results = {}
         for name in ("baseline", "hotline"):
-            port = free_port()
-            command = (
-                [sys.executable, "-m", "bench.agi", "--bare-server", str(port)]
-                if name == "baseline"
-                else [*cli, "agi", "--port", str(port)]
+            with tempfile.TemporaryDirectory() as scratch:
+                results[name] = measure(name, args.sessions, concurrency, Path(scratch))
+        base, ours = results["baseline"], results["hotline"]
+        print(f"FastAGI, {args.sessions} sessions, {concurrency} concurrent, SQLite, {os.cpu_count()} cores")
+        print(f"{'server':10} {'sessions/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MB':>12} {'CPU':>6}")
+        for name, row in results.items():
+            rate, p50, p99, rss = row["sessions_per_s"], row["p50_ms"], row["p99_ms"], row["rss_mb"]
+            print(f"{name:10} {rate:11.0f} {p50:8.2f} {p99:8.2f} {rss:12.0f} {row['cpu']:6.0%}")
+        ratio = ours["sessions_per_s"] / base["sessions_per_s"]
+        overhead = ours["p99_ms"] - base["p99_ms"]
+        print(f"ratio sessions/s hotline/baseline: {ratio:.2f}")
+        print(f"p99 per-command overhead above baseline: {overhead:.2f} ms")
+        if ours.get("spooled"):
+            print(f"warning: {ours['spooled']:.0f} reports went to the spool")
+        print()
+        for name, row in results.items():
+            table.append(
+                f"| {args.date} | {concurrency} | {name} | {thousands(row['sessions_per_s'])} | "
+                f"{row['p50_ms']:.2f} ms | {row['p99_ms']:.2f} ms | "
+                + (f"{overhead:+.2f} ms ({ratio:.2f}×) | " if name == "hotline" else "— | ")
+                + f"{row['rss_mb']:.0f} MB |"
             )
-            server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-            try:
-                wait_for(port)
-                load(port, min(200, args.sessions), args.concurrency)  # warm-up
-                results[name] = load(port, args.sessions, args.concurrency)
-                results[name]["rss_mb"] = rss_mb(server.pid)
-            finally:
-                server.terminate()
-                server.wait(10)
-
-    base, ours = results["baseline"], results["hotline"]
-    print(f"FastAGI, {args.sessions} sessions, {args.concurrency} concurrent, SQLite, {os.cpu_count()} cores")
-    print(f"{'server':10} {'sessions/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MB':>12}")
-    for name, row in results.items():
-        rate, p50, p99, rss = row["sessions_per_s"], row["p50_ms"], row["p99_ms"], row["rss_mb"]
-        print(f"{name:10} {rate:11.0f} {p50:8.2f} {p99:8.2f} {rss:12.0f}")
-    print(f"ratio sessions/s hotline/baseline: {ours['sessions_per_s'] / base['sessions_per_s']:.2f}")
-    print(f"p99 per-command overhead above baseline: {ours['p99_ms'] - base['p99_ms']:.2f} ms")
+    print(
+        "| date | concurrent | server | sessions/s | p50 per command | p99 per command | p99 overhead "
+        "(ratio) | peak RSS |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(table))
 
 
 if __name__ == "__main__":

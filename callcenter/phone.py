@@ -6,6 +6,7 @@ network input.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -30,6 +31,7 @@ class PhoneNumber:
         return self.e164 or self.raw
 
 
+@functools.lru_cache(maxsize=4096)  # the same numbers come back within a call and across calls
 def normalise(raw: str | None, region: str = "CN") -> PhoneNumber:
     """Parse ``raw`` in ``region``; valid numbers come back in E.164, others with ``e164=None``."""
     text = (raw or "").strip()[:MAX_RAW_LENGTH]

@@ -114,4 +114,4 @@ def insert_ignoring_duplicates(
         return
     table = cast(Table, model.__table__)
     statement = _insert_ignoring(table, tuple(rows[0]), tuple(keys))
-    session.execute(statement, list(rows))
+    session.connection().execute(statement, list(rows))  # Core: no ORM step for plain SQL

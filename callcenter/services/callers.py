@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from callcenter.db import insert_ignoring_duplicates
 from callcenter.models import Caller
 from callcenter.phone import region_of
 
+_CALLER_BY_NUMBER = select(Caller).where(Caller.e164 == bindparam("e164"))  # built once (every new call)
+
 
 def find_caller(session: Session, e164: str) -> Caller | None:
-    return session.execute(select(Caller).where(Caller.e164 == e164)).scalar_one_or_none()
+    return session.execute(_CALLER_BY_NUMBER, {"e164": e164}).scalar_one_or_none()
 
 
 def ensure_caller(
@@ -41,8 +43,11 @@ def ensure_caller(
     return caller
 
 
+_TIER_OF = select(Caller.tier).where(Caller.e164 == bindparam("e164"))  # built once: asked on every call
+
+
 def is_vip(session: Session, e164: str | None) -> bool:
     if not e164:
         return False
-    tier = session.execute(select(Caller.tier).where(Caller.e164 == e164)).scalar_one_or_none()
+    tier = session.execute(_TIER_OF, {"e164": e164}).scalar_one_or_none()
     return tier == "vip"

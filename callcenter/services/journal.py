@@ -1,18 +1,29 @@
 """Recording call reports so that nothing is lost when the database is down.
 
-``Recorder.record`` writes a report in one short transaction. If the database cannot be reached the
-report goes to the spool folder (one JSON file each, written atomically) and ``replay`` applies the
-spooled reports later; because ``record_call`` is idempotent, a report applied twice changes nothing.
+``Recorder.record`` hands a report to the recorder's writer thread and waits for the call id;
+``Recorder.submit`` hands one over without waiting. The writer owns the process's writes: it takes
+every report queued while the previous transaction ran and applies them together in one transaction
+(group commit), in the order they were handed over. If the database cannot be reached, every report
+of that batch goes to the spool folder (one JSON file each, written atomically) and ``replay``
+applies the spooled reports later; because ``record_call`` is idempotent, a report applied twice
+changes nothing. A report the database refuses is found by retrying the batch's reports one by one,
+so only that report is spooled. ``close`` drains the queue: a report handed over is in the database
+or in the spool once ``close`` returns (or at interpreter exit, if nobody closed the recorder).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import threading
+import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,30 +70,185 @@ class ReplayResult:
     remaining: int
 
 
-class Recorder:
-    """The voice layer's write path: database first, spool on outage."""
+# At most this many reports go into one transaction; more wait for the next one.
+WRITER_BATCH_SIZE = 200
+# How long ``record`` waits for its call id. The report is not dropped when this runs out: it is
+# still applied (or spooled) by the writer, the caller just goes on without the id.
+RECORD_TIMEOUT_S = 10.0
 
-    def __init__(self, db: Database, spool: Spool, *, region: str, clock: Clock) -> None:
+
+@dataclass
+class _Report:
+    seen: CallSeen
+    entries: Sequence[Entry]
+    done: Future[int | None] | None = field(default=None)  # None: nobody waits (``submit``)
+
+    def resolve(self, call_id: int | None) -> None:
+        if self.done is not None:
+            self.done.set_result(call_id)
+
+    def fail(self, exc: BaseException) -> None:
+        if self.done is not None:
+            self.done.set_exception(exc)
+        else:
+            log.error(
+                "call %s/%s could not be recorded", self.seen.channel, self.seen.external_id, exc_info=exc
+            )
+
+
+class Recorder:
+    """The voice layer's write path: database first, spool on outage; one writer thread per recorder."""
+
+    def __init__(
+        self,
+        db: Database,
+        spool: Spool,
+        *,
+        region: str,
+        clock: Clock,
+        batch_size: int = WRITER_BATCH_SIZE,
+        timeout_s: float = RECORD_TIMEOUT_S,
+    ) -> None:
         self.db = db
         self.spool = spool
         self.region = region
         self.clock = clock
+        self.batch_size = batch_size
+        self.timeout_s = timeout_s
+        self._wakeup = threading.Condition()
+        self._queue: list[_Report] = []
+        self._writer: threading.Thread | None = None
+        self._closed = False
+        self._writing = False
 
     def record(self, seen: CallSeen, entries: Sequence[Entry]) -> int | None:
-        """Store the report; returns the call's id, or None if it had to be spooled."""
+        """Store the report; returns the call's id, or None if it was spooled.
+
+        None also when the writer has not answered within ``timeout_s``; the report is still written
+        (or spooled) then. An error that is not the database's is raised here, as it was raised by
+        ``record_call``.
+        """
+        report = _Report(seen, tuple(entries), Future())
+        if not self._enqueue(report):
+            self._write([report])  # closed: write in the caller's thread
+        assert report.done is not None
         try:
-            with self.db.transaction() as session:
-                return record_call(session, seen, entries, region=self.region, now=self.clock()).id
-        except (OperationalError, DBAPIError) as exc:
-            path = self.spool.put(to_payload(seen, entries))
-            log.error(
-                "database unavailable, call %s/%s spooled to %s: %s",
+            return report.done.result(self.timeout_s)
+        except TimeoutError:
+            log.warning(
+                "call %s/%s: no call id after %.0f s; the report stays queued",
                 seen.channel,
                 seen.external_id,
-                path.name,
-                exc.__class__.__name__,
+                self.timeout_s,
             )
             return None
+
+    def submit(self, seen: CallSeen, entries: Sequence[Entry]) -> None:
+        """Hand the report to the writer without waiting: it reaches the database or the spool."""
+        report = _Report(seen, tuple(entries))
+        if not self._enqueue(report):
+            self._write([report])
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every report handed over so far is written (or spooled); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._wakeup:
+            while self._queue or self._writing:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wakeup.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        """Write everything handed over so far and stop the writer; later reports are written inline."""
+        with self._wakeup:
+            self._closed = True
+            writer = self._writer
+            self._wakeup.notify_all()
+        if writer is not None and writer is not threading.current_thread():
+            writer.join()
+
+    def _enqueue(self, report: _Report) -> bool:
+        with self._wakeup:
+            if self._closed:
+                return False
+            self._queue.append(report)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
+                self._writer.start()
+                # Daemon, so a recorder nobody closed cannot keep the process alive; drained at exit.
+                atexit.register(_close_at_exit, weakref.ref(self))
+            self._wakeup.notify_all()  # flush() waits on the same condition
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._queue and not self._closed:
+                    self._wakeup.wait()
+                if not self._queue:
+                    return  # closed and drained
+                batch = self._queue[: self.batch_size]
+                del self._queue[: self.batch_size]
+                self._writing = True
+            started = time.perf_counter()
+            try:
+                self._write(batch)
+                log.debug("wrote %d reports in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
+            except BaseException as exc:  # never leave a caller waiting on a dead writer
+                for report in batch:
+                    if report.done is not None and not report.done.done():
+                        report.fail(exc)
+                log.exception("recorder writer failed on a batch of %d reports", len(batch))
+            finally:
+                with self._wakeup:
+                    self._writing = False
+                    self._wakeup.notify_all()
+
+    def _write(self, batch: Sequence[_Report]) -> None:
+        """Apply the batch in one transaction; spool it on outage; isolate what the database refuses."""
+        groups = _by_call(batch)
+        try:
+            with self.db.transaction() as session:
+                now = self.clock()
+                group_ids = [
+                    record_call(
+                        session, _merged_seen(group), _all_entries(group), region=self.region, now=now
+                    ).id
+                    for group in groups
+                ]
+        except (OperationalError, InterfaceError) as exc:  # cannot reach the database: spool them all
+            for report in batch:
+                self._spool(report, exc)
+            return
+        except Exception as exc:
+            if len(batch) > 1:  # one report broke the batch: find it by writing each on its own
+                for report in batch:
+                    self._write([report])
+            elif isinstance(exc, DBAPIError):  # the database refuses this report: spool it (as ever)
+                self._spool(batch[0], exc)
+            else:
+                batch[0].fail(exc)
+            return
+        for group, call_id in zip(groups, group_ids, strict=True):
+            for report in group:
+                report.resolve(call_id)
+
+    def _spool(self, report: _Report, exc: Exception) -> None:
+        try:
+            path = self.spool.put(to_payload(report.seen, report.entries))
+        except Exception as spool_error:
+            report.fail(spool_error)
+            return
+        log.error(
+            "database unavailable, call %s/%s spooled to %s: %s",
+            report.seen.channel,
+            report.seen.external_id,
+            path.name,
+            exc.__class__.__name__,
+        )
+        report.resolve(None)
 
     @staticmethod
     def _set_aside(path: Path, suffix: str, exc: Exception) -> None:
@@ -123,6 +289,46 @@ class Recorder:
             applied += 1
             log.info("replayed spooled report for call %s/%s", seen.channel, seen.external_id)
         return ReplayResult(applied, failed, 0)
+
+
+def _by_call(batch: Sequence[_Report]) -> list[list[_Report]]:
+    """The batch's reports grouped by call, in order of each call's first report.
+
+    A session's arrival report is often still queued when its final report comes: one
+    ``record_call`` for both does half the work, and gives the same record (it is idempotent and
+    derives everything from the whole timeline).
+    """
+    groups: dict[tuple[str, str], list[_Report]] = {}
+    for report in batch:
+        groups.setdefault((report.seen.channel, report.seen.external_id), []).append(report)
+    return list(groups.values())
+
+
+def _merged_seen(group: Sequence[_Report]) -> CallSeen:
+    first = group[0].seen
+    if len(group) == 1:
+        return first
+
+    def known(name: str) -> str:
+        return next((value for r in group if (value := getattr(r.seen, name))), "")
+
+    return replace(
+        first,
+        at=min(report.seen.at for report in group),
+        from_raw=known("from_raw"),
+        to_raw=known("to_raw"),
+        caller_name=known("caller_name"),
+    )
+
+
+def _all_entries(group: Sequence[_Report]) -> list[Entry]:
+    return [entry for report in group for entry in report.entries]
+
+
+def _close_at_exit(ref: weakref.ref[Recorder]) -> None:
+    recorder = ref()
+    if recorder is not None:
+        recorder.close()
 
 
 def recorder_for(settings: Settings, db: Database, clock: Clock) -> Recorder:

@@ -54,6 +54,10 @@ def server_at(tmp_path: Path, db: Database, now: datetime) -> Server:
 @pytest.fixture
 def call(agi_server: FastAGIServer) -> Callable[..., Simulation]:
     def place(*inputs: str, **script: object) -> Simulation:
-        return simulate_call("127.0.0.1", agi_server.port, CallScript(inputs=inputs, **script), timeout_s=10)  # type: ignore[arg-type]
+        result = simulate_call(
+            "127.0.0.1", agi_server.port, CallScript(inputs=inputs, **script), timeout_s=10
+        )  # type: ignore[arg-type]
+        assert agi_server.fallback.recorder.flush()  # the record is written behind the session
+        return result
 
     return place

@@ -122,7 +122,7 @@ def test_queue_variables_for_the_dialplan(server_at: Server) -> None:
     assert result.variables["CC_NEXT"] == "queue"
     assert result.variables["CC_QUEUE_TIMEOUT"] == "300"
     assert float(result.variables["CC_ENQUEUED_AT"]) == DAY.timestamp()
-    assert result.variables["CC_CALL_ID"].isdigit()
+    assert result.variables["CC_CALL_ID"] == result.linkedid
 
 
 def test_vip_caller_gets_priority_on_every_branch(server_at: Server) -> None:

@@ -9,7 +9,9 @@ the caller waits in the queue. One ``FlowScript`` class serves every route (``ho
 Channel variables set for the dialplan (docs/asterisk.md): ``CC_NEXT`` (``queue`` when the caller
 goes to ``Queue()``, ``hangup`` when the flow ended the call), ``CC_QUEUE``, ``CC_BRANCH``,
 ``CC_PRIORITY``, ``CC_QUEUE_TIMEOUT``, ``CC_ENQUEUED_AT`` (epoch seconds the caller first joined a
-queue), ``CC_LANGUAGE`` and ``CC_CALL_ID``.
+queue), ``CC_LANGUAGE`` and ``CC_CALL_ID`` (the contact record's key, the call's linkedid: the
+record is written by the recorder's writer thread, so no AGI session waits for the database, and the
+key is there even while the database is down).
 """
 
 from __future__ import annotations
@@ -116,7 +118,9 @@ class FlowScript:
                 self.flow, self.rules, now, language=language, vip=vip, entry=entry, enqueued_at=enqueued_at
             )
         )
-        self._save(request, now, progress.step.events)  # the call is on record from its first moment
+        # On record from its first moment, without waiting: the writer often merges this report with
+        # the session's final one (services/journal.py), and the caller hears the greeting meanwhile.
+        self._save(request, now, progress.step.events)
         try:
             agi.answer()
             while (following := self._perform(request, progress)) is not None:
@@ -129,9 +133,11 @@ class FlowScript:
             request.pending.extend(entries(request, final.events))
             self._save(request, self.clock(), ())
             raise
-        call_id = self._save(request, self.clock(), ())
-        if call_id is not None and self._enqueued(progress.step):
-            agi.set_variable("CC_CALL_ID", call_id)
+        # Handed to the writer, not awaited: the caller goes on to Queue() without waiting for the
+        # database, and the record is written (or spooled) by the writer, merged with the arrival.
+        self._save(request, self.clock(), ())
+        if self._enqueued(progress.step):
+            agi.set_variable("CC_CALL_ID", request.call_key)
 
     @staticmethod
     def _enqueued(step: Step) -> bool:
@@ -218,11 +224,11 @@ class FlowScript:
             return ""
         return digits
 
-    def _save(self, request: AgiRequest, now: datetime, events: Sequence[IvrEvent]) -> int | None:
-        """Record ``events`` and whatever the session has pending; pending is cleared once handed over."""
+    def _save(self, request: AgiRequest, now: datetime, events: Sequence[IvrEvent]) -> None:
+        """Hand ``events`` and whatever the session has pending to the writer; pending is cleared."""
         batch = [*entries(request, events), *request.pending]
         request.pending.clear()
-        return self.recorder.record(request.seen(now), batch)
+        self.recorder.submit(request.seen(now), batch)
 
     def _is_vip(self, raw_number: str) -> bool:
         number = normalise(raw_number, self.region)

@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from callcenter.db import Database
-from callcenter.ivr.engine import Rules
 from callcenter.ivr.flow import load_flows
-from callcenter.ivr.hours import business_hours
+from callcenter.ivr.rules import engine_rules
 from callcenter.services.journal import Recorder, recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.agi.hotline import FlowScript
@@ -18,16 +17,6 @@ from callcenter.voice.agi.server import Fallback, FastAGIServer, Router
 
 # ${QUEUESTATUS} values after which the dialplan hands the caller to after-hours as a missed call.
 QUEUE_GAVE_UP = ("queue-timeout", "TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL")
-
-
-def engine_rules(settings: Settings) -> Rules:
-    return Rules(
-        max_retries=settings.ivr.max_retries,
-        default_queue=settings.ivr.default_queue,
-        vip_priority=settings.ivr.vip_priority,
-        hours=business_hours(settings),
-        operator_queue=settings.ivr.operator_queue,
-    )
 
 
 def build_router(

@@ -8,6 +8,7 @@ queue (``CC_QUEUE``) and the failure is logged with the call id and recorded on 
 from __future__ import annotations
 
 import logging
+import queue
 import socketserver
 import threading
 import uuid
@@ -130,12 +131,16 @@ class FastAGIHandler(socketserver.StreamRequestHandler):
 
 
 class FastAGIServer(socketserver.ThreadingTCPServer):
-    # Stopping waits for sessions in flight to finish (and to record what they saw); each is bounded
-    # by reply_timeout_s.
+    # Stopping (server_close) waits for sessions in flight to finish (and to record what they saw);
+    # each is bounded by reply_timeout_s.
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
     request_queue_size = 512
+    # Sessions run on worker threads that are reused: a new thread per call costs the accept loop a
+    # thread start and a wait for it to run, which under load is a GIL hand-off per call. Workers
+    # idle beyond this many end.
+    max_idle_workers = 64
 
     def __init__(
         self,
@@ -152,15 +157,57 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
         self.limits = limits or Limits()
         self.env_timeout_s = env_timeout_s
         self.reply_timeout_s = reply_timeout_s
+        self._sessions: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
+        self._workers_lock = threading.Lock()
+        self._workers: set[threading.Thread] = set()
+        self._idle_workers = 0
         super().__init__(address, FastAGIHandler)
 
     @property
     def port(self) -> int:
         return int(self.server_address[1])
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Hand the connection to an idle worker, or start one."""
+        with self._workers_lock:
+            if self._idle_workers:
+                self._idle_workers -= 1  # that worker's next get() takes this session
+                self._sessions.put((request, client_address))
+                return
+            worker = threading.Thread(
+                target=self._work, args=((request, client_address),), name="fastagi-session", daemon=True
+            )
+            self._workers.add(worker)
+        worker.start()
+
+    def _work(self, first: tuple[Any, Any]) -> None:
+        session: tuple[Any, Any] | None = first
+        while session is not None:
+            request, client_address = session
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+            with self._workers_lock:
+                if self._idle_workers >= self.max_idle_workers:
+                    self._workers.discard(threading.current_thread())
+                    return
+                self._idle_workers += 1
+            session = self._sessions.get()
+        with self._workers_lock:
+            self._workers.discard(threading.current_thread())
+
     def server_close(self) -> None:
         """Close the socket, wait for the sessions in flight, then for the recorder to write their reports."""
         super().server_close()
+        with self._workers_lock:
+            workers = list(self._workers)
+        for _ in workers:
+            self._sessions.put(None)  # after any session still queued; each worker takes one and ends
+        for worker in workers:
+            worker.join()
         self.fallback.recorder.close()
 
     def run_request(self, request: AgiRequest) -> None:
