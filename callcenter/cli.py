@@ -362,9 +362,11 @@ def simulate_call(
         f"route: queue={result.queue or '-'} branch={result.variables.get('CC_BRANCH', '-')} "
         f"priority={result.variables.get('CC_PRIORITY', '0')}"
     )
-    click.echo(f"call id: {result.call_id or '(not recorded yet: spooled)'} (linkedid {result.linkedid})")
+    click.echo(f"call id (CC_CALL_ID): {result.call_id or '-'} (linkedid {result.linkedid})")
     if settings.web.port:
-        click.echo(f"see it at http://{settings.web.host}:{settings.web.port}/calls/{result.call_id or ''}")
+        click.echo(
+            f"see it at http://{settings.web.host}:{settings.web.port}/calls/asterisk/{result.linkedid}"
+        )
 
 
 @cli.command()
@@ -383,9 +385,11 @@ def agi(ctx: click.Context, port: int | None) -> None:
         if ami is not None:
             click.echo(f"AMI listener connecting to {settings.ami.host}:{settings.ami.port}")
         _stop_on_signals(server.shutdown)
-        with running_ami(ami):  # stopped (logoff, close) once SIGTERM/SIGINT stop the server
-            server.serve_forever()
-        server.server_close()
+        try:
+            with running_ami(ami):  # stopped (logoff, close) once SIGTERM/SIGINT stop the server
+                server.serve_forever()
+        finally:
+            server.server_close()  # waits for the sessions, then the recorder writes what they reported
 
 
 @cli.command()

@@ -77,7 +77,7 @@ def test_simulate_call_prints_the_route_and_call_id(
         code, output = invoke("simulate-call", "--digits", "2", "--port", str(server.port), "-v")
     assert code == 0, output
     assert "route: queue=complaint branch=complaint" in output
-    assert "call id: 1 " in output
+    assert "call id (CC_CALL_ID): " in output and "/calls/asterisk/" in output
     assert "> GET DATA callcenter/hotline/zh/main_menu 6000 1" in output
 
 

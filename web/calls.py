@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -50,3 +50,13 @@ def detail(call_id: int) -> ResponseReturnValue:
     with reading() as session:
         call = call_detail(calls.get_call(session, call_id), display)
     return render_template("calls/detail.html", call=call, numbers_revealed=display.reveal_numbers)
+
+
+@bp.get("/calls/<channel>/<external_id>")
+def by_key(channel: str, external_id: str) -> ResponseReturnValue:
+    """A call by its natural key (Asterisk linkedid = ``CC_CALL_ID``, Twilio CallSid)."""
+    with reading() as session:
+        call_id = calls.id_for_key(session, channel, external_id)
+    if call_id is None:
+        abort(404)
+    return redirect(url_for("calls.detail", call_id=call_id))

@@ -193,7 +193,15 @@ def _refresh(session: Session, call: Call, first_seen: datetime) -> None:
 
 
 def _agent_for_interface(session: Session, interface: str) -> int | None:
-    """The agent whose extension names this queue member: ``PJSIP/1001``, ``Local/x@agents/n``, ``1001``."""
+    """The agent whose extension names this queue member: ``PJSIP/1001``, ``Local/x@agents/n``, ``1001``.
+
+    On Twilio the member is the agent's Client identity (``client:alice``) or phone number, both kept
+    in ``Agent.twilio_identity``.
+    """
+    if interface.startswith("client:") or interface.startswith("+"):
+        identity = interface.removeprefix("client:")
+        query = select(Agent.id).where(Agent.twilio_identity == identity)
+        return session.execute(query).scalar_one_or_none()
     bare = interface.removesuffix("/n")
     resource = bare.split("/", 1)[-1]
     candidates = list(dict.fromkeys([interface, bare, resource, resource.split("@", 1)[0]]))
@@ -205,9 +213,14 @@ def _agent_for_interface(session: Session, interface: str) -> int | None:
     return next((found[candidate] for candidate in candidates if candidate in found), None)
 
 
-def exists(session: Session, channel: str, external_id: str) -> bool:
+def id_for_key(session: Session, channel: str, external_id: str) -> int | None:
+    """The call's id from its natural key (channel, external id), or None if it is not on record."""
     query = select(Call.id).where(Call.channel == channel, Call.external_id == external_id)
-    return session.execute(query).first() is not None
+    return session.execute(query).scalar_one_or_none()
+
+
+def exists(session: Session, channel: str, external_id: str) -> bool:
+    return id_for_key(session, channel, external_id) is not None
 
 
 def get_call(session: Session, call_id: int) -> Call:

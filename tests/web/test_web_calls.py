@@ -157,3 +157,10 @@ def test_unknown_call_is_404(agent_client: FlaskClient, path: str) -> None:
     response = agent_client.get(path)
     assert response.status_code == 404
     assert "未找到" in response.get_data(as_text=True)
+
+
+def test_a_call_is_found_by_its_key(agent_client: FlaskClient, db: Database, now: datetime) -> None:
+    call_id = make_call(db, now, external_id="1700000000.42", start=now)
+    response = agent_client.get("/calls/asterisk/1700000000.42")
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/calls/{call_id}")
+    assert agent_client.get("/calls/asterisk/1700000000.99").status_code == 404
