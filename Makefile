@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CALLCENTER := $(BIN)/callcenter
 CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench browser-deps
+.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench bench-twilio browser-deps
 
 run: install translations migrate seed prompts serve
 
@@ -55,6 +55,10 @@ pytest: install translations
 
 bench: install
 	$(BIN)/python -m bench.agi
+
+# Twilio webhooks under wrk (apt-get install wrk) against a bare Flask endpoint (bench/twilio.py).
+bench-twilio: install
+	$(BIN)/python -m bench.twilio
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -10,7 +10,9 @@ from datetime import datetime
 from callcenter.db import Database
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
+from callcenter.voice.twilio.main import enabled as twilio_enabled
 from recordings.media import MonitorFolderMissing
+from recordings.twilio import fetch_recordings as fetch_twilio_recording_files
 from recordings.verify import verify_recordings as verify_recording_files
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,22 @@ def verify_recordings(runtime: Runtime) -> object:
     return result
 
 
+def fetch_twilio_recordings(runtime: Runtime) -> object:
+    if not twilio_enabled(runtime.settings):
+        return None
+    result = fetch_twilio_recording_files(runtime.settings, runtime.db, runtime.clock())
+    if result.claimed:
+        log.info("twilio recordings: %s", result)
+    return result
+
+
 JOBS: dict[str, JobSpec] = {
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
     "verify_recordings": JobSpec(
         verify_recordings, 60, "check the recordings of ended calls: file present, duration, sha256"
+    ),
+    "fetch_twilio_recordings": JobSpec(
+        fetch_twilio_recordings, 30, "download Twilio recordings into the store, verify, optionally delete"
     ),
 }
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from callcenter.cli import utc_now
 from callcenter.db import Database
+from callcenter.events import LocalBus
 from callcenter.settings import Settings
-from web import auth, calls, health
+from callcenter.voice.twilio.main import build_voice, enabled
+from web import auth, calls, health, twilio
 from web.context import WebContext, install
 from web.errors import install_error_pages
 from web.i18n import init_i18n
@@ -15,11 +22,22 @@ from web.security import configure_session, install_headers
 
 __all__ = ["create_app"]
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings, db: Database | None = None) -> Flask:
+
+def create_app(
+    settings: Settings,
+    db: Database | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    bus: LocalBus | None = None,
+) -> Flask:
     """Build the application for ``settings``; ``db`` is created from the settings when not given.
 
-    Raises ``ConfigurationError`` when no secret key is configured.
+    ``clock`` (aware UTC) defaults to the process clock; ``bus`` carries live events such as
+    screen-pops (one in-process bus per app by default). Raises ``ConfigurationError`` when no secret
+    key is configured. The Twilio webhooks are served when Twilio is configured
+    (``callcenter.voice.twilio.main.enabled``).
     """
     app = Flask(__name__)
     configure_session(app, settings)
@@ -27,13 +45,36 @@ def create_app(settings: Settings, db: Database | None = None) -> Flask:
         db = Database(
             settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
         )
-    install(app, WebContext(settings=settings, db=db))
+    if clock is None:
+        clock = utc_now
+    context = WebContext(settings=settings, db=db, bus=bus or LocalBus())
+    install(app, context)
     init_i18n(app, settings)
     # The login guard runs before the CSRF check: an anonymous POST is sent to the login page.
     auth.init_auth(app)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
+    _install_twilio(app, csrf, context, clock)
     app.register_blueprint(calls.bp)
     app.register_blueprint(health.bp)
     install_error_pages(app)
     install_headers(app, settings)
     return app
+
+
+def _install_twilio(
+    app: Flask, csrf: CSRFProtect, context: WebContext, clock: Callable[[], datetime]
+) -> None:
+    """Twilio's webhooks: signed by Twilio (checked in ``web/twilio.py``), so no login and no CSRF token."""
+    settings = context.settings
+    if not enabled(settings):
+        log.info("twilio: not configured (account_sid, auth token, public_base_url); webhooks off")
+        return
+    assert settings.twilio.auth_token is not None
+    voice = build_voice(settings, context.db, clock, context.bus)
+    csrf.exempt(twilio.bp)
+    twilio.install(
+        app,
+        twilio.TwilioWeb(
+            voice, settings.twilio.auth_token.get_secret_value(), settings.twilio.public_base_url
+        ),
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from callcenter.db import Database
+from callcenter.events import LocalBus
 from callcenter.settings import Settings
 
 EXTENSION_KEY = "callcenter"
@@ -19,6 +20,7 @@ EXTENSION_KEY = "callcenter"
 class WebContext:
     settings: Settings
     db: Database
+    bus: LocalBus = field(default_factory=LocalBus)  # live events (screen-pops) for this process
 
 
 def install(app: Flask, context: WebContext) -> None:

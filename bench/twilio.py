@@ -1,0 +1,330 @@
+"""Twilio webhook latency and throughput: the incoming-call and Gather webhooks against bare Flask.
+
+One gunicorn server (gthread, 2 workers × 16 threads, as ``callcenter web``; access log off) serves
+both, on a fresh SQLite database: our app (signature check with RequestValidator, engine, VIP lookup,
+the call written through the Recorder before answering) and, under ``/bare``, a bare Flask app
+answering a fixed TwiML document. Requests are signed in advance, one distinct CallSid each, so
+every incoming call is a new call on record and every Gather a new step of it.
+
+* saturation: wrk (``apt-get install wrk``), 2 threads, N connections, for each endpoint in turn;
+* steady load: a Python constant-rate generator in its own process (default 200 req/s), latency
+  measured from the intended send time (no coordinated omission).
+
+Usage: python -m bench.twilio [--duration 10] [--connections 32] [--rate 200] [--steady 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response
+from gunicorn.app.base import BaseApplication
+from twilio.request_validator import RequestValidator
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from callcenter.cli import utc_now
+from callcenter.db.migrate import upgrade
+from callcenter.ivr import engine
+from callcenter.ivr.flow import load_flows
+from callcenter.ivr.rules import engine_rules
+from callcenter.settings import Settings, load_settings
+from callcenter.voice.twilio.hotline import encode_token
+from web import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "AC" + "0123456789abcdef" * 2
+TOKEN = "bench-auth-token"
+PUBLIC = "https://cc.example.com"
+FIXED_TWIML = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/g" input="dtmf" numDigits="1" '
+    'timeout="6"><Say language="zh-CN">您好</Say></Gather></Response>'
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_settings(folder: Path) -> Settings:
+    return load_settings(
+        ROOT / "settings.toml",
+        overrides={
+            "database": {"url": f"sqlite:///{folder / 'bench.db'}"},
+            "storage": {
+                "var_dir": str(folder),
+                "spool_dir": str(folder / "spool"),
+                "recordings_dir": str(folder / "recordings"),
+            },
+            "ivr": {"flows_dir": str(ROOT / "ivr_flows")},
+            "web": {"secret_key": "bench-secret"},
+            "twilio": {"account_sid": ACCOUNT, "auth_token": TOKEN, "public_base_url": PUBLIC},
+        },
+    )
+
+
+def serve(folder: Path, port: int, workers: int, threads: int) -> None:
+    """The server process: our app, and the bare app under /bare, in one gunicorn."""
+    settings = bench_settings(folder)
+    bare = Flask("bare")
+
+    @bare.post("/")
+    def fixed() -> Response:
+        return Response(FIXED_TWIML, mimetype="text/xml")
+
+    ours = create_app(settings)
+    ours.wsgi_app = DispatcherMiddleware(ours.wsgi_app, {"/bare": bare})  # type: ignore[method-assign]
+
+    class Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"127.0.0.1:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("backlog", 2048)
+            self.cfg.set("loglevel", "warning")
+
+        def load(self) -> Any:
+            return ours
+
+    Gunicorn().run()
+
+
+def signed(path: str, params: dict[str, str]) -> tuple[str, str, str]:
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC + path, params)
+    return path, urlencode(params), signature
+
+
+def prepare(calls: int, start: int) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """Signed incoming-call and Gather requests for ``calls`` distinct CallSids."""
+    settings = bench_settings(Path(tempfile.gettempdir()))
+    flows = load_flows(ROOT / "ivr_flows")
+    step = engine.start(flows["hotline"], engine_rules(settings), utc_now(), language="zh")
+    token = encode_token({"k": "", "s": step.state.to_dict()})
+    assert step.state.node == "main_menu", "the hotline is closed now: the Gather benchmark needs it open"
+    voice, gather = [], []
+    for number in range(start, start + calls):
+        base = {
+            "AccountSid": ACCOUNT,
+            "CallSid": f"CA{number:032x}",
+            "From": f"+86138{number % 100000000:08d}",
+            "To": "+864008123123",
+            "Direction": "inbound",
+            "CallStatus": "ringing",
+        }
+        voice.append(signed("/twilio/voice", base))
+        gather.append(signed(f"/twilio/gather/main_menu?s={token}", {**base, "Digits": "2"}))
+    return voice, gather
+
+
+LUA = """
+local reqs = {%s}
+local counter = 0
+function setup(thread)
+  thread:set("offset", counter)
+  counter = counter + 1
+end
+function init(args)
+  i = offset * math.floor(#reqs / 2)
+end
+request = function()
+  i = i %% #reqs + 1
+  local r = reqs[i]
+  return wrk.format("POST", r[1], {["Content-Type"] = "application/x-www-form-urlencoded",
+    ["X-Twilio-Signature"] = r[3]}, r[2])
+end
+"""
+
+
+def lua_script(requests: list[tuple[str, str, str]], folder: Path, name: str) -> Path:
+    rows = ",".join("{" + ",".join(json.dumps(part) for part in request) + "}" for request in requests)
+    path = folder / f"{name}.lua"
+    path.write_text(LUA % rows)
+    return path
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if os.environ.get("BENCH_VERBOSE"):
+        print(out, file=sys.stderr)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rate,
+        "p50": _ms(latency["50"]),
+        "p99": _ms(latency["99"]),
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def steady(port: int, requests: list[tuple[str, str, str]], rate: float, duration: float) -> dict[str, float]:
+    """Constant-rate load (run in its own process): latency from each request's intended send time."""
+    total = int(rate * duration)
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    next_index = 0
+    start = time.perf_counter() + 0.2
+
+    def worker() -> None:
+        nonlocal next_index, failures
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while True:
+            with lock:
+                index = next_index
+                next_index += 1
+            if index >= total:
+                break
+            intended = start + index / rate
+            delay = intended - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            path, body, signature = requests[index % len(requests)]
+            connection.request(
+                "POST",
+                path,
+                body=body,
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Twilio-Signature": signature,
+                },
+            )
+            response = connection.getresponse()
+            response.read()
+            done = time.perf_counter()
+            with lock:
+                latencies.append((done - intended) * 1000)
+                failures += response.status != 200
+
+    pool = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    latencies.sort()
+    return {
+        "rps": rate,
+        "p50": statistics.median(latencies),
+        "p99": latencies[int(len(latencies) * 0.99) - 1],
+        "errors": float(failures),
+    }
+
+
+def wait_for(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not start on {port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each saturation run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=200.0, help="requests per second of the steady runs")
+    parser.add_argument("--steady", type=float, default=10.0, help="seconds of each steady run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--steady-file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(Path(args.serve), args.port, args.workers, args.threads)
+        return
+    if args.steady_file:
+        requests = [tuple(item) for item in json.loads(Path(args.steady_file).read_text())]
+        print(json.dumps(steady(args.port, requests, args.rate, args.steady)))  # type: ignore[arg-type]
+        return
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    folder = Path(tempfile.mkdtemp(prefix="bench-twilio-"))
+    settings = bench_settings(folder)
+    upgrade(settings.database_url)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.twilio", "--serve", str(folder), "--port", str(port),
+         "--workers", str(args.workers), "--threads", str(args.threads)],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    results: dict[str, dict[str, float]] = {}
+    try:
+        wait_for(port)
+        per_run = int(args.duration * 3000) + 1000
+        voice, gather = prepare(per_run, 0)
+        bare = [("/bare/", body, "") for _, body, _ in voice[:1000]]
+        base = f"http://127.0.0.1:{port}"
+        warm_up = ["wrk", "-t1", "-c4", "-d2s", base + "/bare/"]
+        subprocess.run(warm_up, capture_output=True, check=True)
+        bare_script = lua_script(bare, folder, "bare")
+        results["bare Flask, fixed TwiML"] = wrk(base, bare_script, args.duration, args.connections)
+        results["incoming call /twilio/voice"] = wrk(
+            base, lua_script(voice, folder, "voice"), args.duration, args.connections
+        )
+        results["Gather /twilio/gather/main_menu"] = wrk(
+            base, lua_script(gather, folder, "gather"), args.duration, args.connections
+        )
+        steady_voice, steady_gather = prepare(int(args.rate * args.steady) + 10, 10**9)
+        for name, requests in (
+            ("incoming call, steady", steady_voice),
+            ("Gather, steady", steady_gather),
+        ):
+            file = folder / "steady.json"
+            file.write_text(json.dumps(requests))
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.twilio", "--steady-file", str(file), "--port", str(port),
+                 "--rate", str(args.rate), "--steady", str(args.steady)],
+                cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+            results[f"{name} {args.rate:.0f} req/s"] = json.loads(out)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+    bare_rps = results["bare Flask, fixed TwiML"]["rps"]
+    print(f"\ncpus: {os.cpu_count()}, gunicorn gthread {args.workers}×{args.threads}, SQLite, "
+          f"wrk -t2 -c{args.connections} -d{args.duration}s")  # fmt: skip
+    print("| endpoint | req/s | × bare | p50 ms | p99 ms | errors |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, row in results.items():
+        ratio = row["rps"] / bare_rps if "steady" not in name else float("nan")
+        shown = f"{ratio:.2f}" if ratio == ratio else "–"
+        cells = [f"{row['rps']:.0f}", shown, f"{row['p50']:.2f}", f"{row['p99']:.2f}", f"{row['errors']:.0f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

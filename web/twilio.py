@@ -1,0 +1,164 @@
+"""Twilio's webhooks under ``/twilio/``: signed by Twilio instead of a login and a CSRF token.
+
+Every request must carry a valid ``X-Twilio-Signature``, computed by twilio's ``RequestValidator``
+over the URL Twilio requested (rebuilt from ``twilio.public_base_url``: a proxy in front of us changes
+scheme and host, so the request's own URL cannot be trusted) and the posted form. A missing or bad
+signature gets 403 and a log line. The use cases live in ``callcenter.voice.twilio.hotline``; this
+module only checks, parses and answers (``text/xml``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, current_app, request
+from flask.typing import ResponseReturnValue
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+from callcenter.voice.twilio.hotline import BadWebhook, TwilioVoice
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "callcenter.twilio"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
+
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+
+class TwilioWeb:
+    """What the blueprint needs: the use cases, the validator and the public base URL."""
+
+    def __init__(self, voice: TwilioVoice, auth_token: str, public_base_url: str) -> None:
+        self.voice = voice
+        self.validator = RequestValidator(auth_token)
+        self.public_base_url = public_base_url.rstrip("/")
+
+    def public_url(self) -> str:
+        """The URL Twilio requested, as it knows it: our public base, the path and the raw query."""
+        query = request.query_string.decode("latin-1")
+        return f"{self.public_base_url}{request.path}" + (f"?{query}" if query else "")
+
+
+def install(app: Flask, twilio: TwilioWeb) -> None:
+    app.extensions[EXTENSION_KEY] = twilio
+    app.register_blueprint(bp)
+
+
+def _twilio() -> TwilioWeb:
+    twilio = current_app.extensions[EXTENSION_KEY]
+    assert isinstance(twilio, TwilioWeb)
+    return twilio
+
+
+@bp.before_request
+def check_signature() -> ResponseReturnValue | None:
+    twilio = _twilio()
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    url = twilio.public_url()
+    algorithm = get_signature_algorithm(request.headers.get(SETTINGS_HEADER))
+    params: Any = request.form if request.mimetype != "application/json" else request.get_data(as_text=True)
+    if signature and twilio.validator.validate(url, params, signature, algorithm):
+        return None
+    log.warning(
+        "twilio: %s signature on %s %s from %s; refused",
+        "bad" if signature else "missing",
+        request.method,
+        request.path,
+        request.remote_addr,
+    )
+    abort(403)
+
+
+def _xml(document: str, status: int = 200) -> Response:
+    return Response(document, status=status, mimetype="text/xml")
+
+
+def _form() -> dict[str, str]:
+    return request.form.to_dict()
+
+
+def _token() -> str:
+    return request.args.get("s", "")
+
+
+def _answer(handler: Callable[[], str]) -> Response:
+    """Run a webhook that answers TwiML; a bad request is 400, a failure still routes the caller."""
+    try:
+        return _xml(handler())
+    except BadWebhook as exc:
+        log.warning("twilio: %s %s refused: %s", request.method, request.path, exc)
+        abort(400)
+    except Exception as exc:  # the caller is on the line: never leave them with an error message
+        log.exception("twilio: %s failed; the caller goes to the default queue", request.path)
+        return _xml(_twilio().voice.fallback(_form(), exc))
+
+
+@bp.post("/voice")
+def voice() -> ResponseReturnValue:
+    return _answer(lambda: _twilio().voice.incoming(_form()))
+
+
+@bp.post("/gather/<node>")
+def gather(node: str) -> ResponseReturnValue:
+    return _answer(lambda: _twilio().voice.gather(node, _token(), _form()))
+
+
+@bp.post("/recorded/<node>")
+def recorded(node: str) -> ResponseReturnValue:
+    return _answer(lambda: _twilio().voice.recorded(node, _token(), _form()))
+
+
+@bp.post("/outbound/<int:task>")
+def outbound(task: int) -> ResponseReturnValue:
+    return _answer(lambda: _twilio().voice.outbound(task, _form()))
+
+
+@bp.post("/queue/wait")
+def queue_wait() -> ResponseReturnValue:
+    return _answer(lambda: _twilio().voice.queue_wait(_token(), _form()))
+
+
+@bp.post("/queue/callback")
+def queue_callback() -> ResponseReturnValue:
+    return _answer(lambda: _twilio().voice.queue_callback(_token(), _form()))
+
+
+@bp.post("/queue/done")
+def queue_done() -> ResponseReturnValue:
+    return _answer(lambda: _twilio().voice.queue_done(_token(), _form()))
+
+
+@bp.post("/agent")
+def agent() -> ResponseReturnValue:
+    return _answer(lambda: _twilio().voice.agent(_form()))
+
+
+@bp.post("/dequeued")
+def dequeued() -> ResponseReturnValue:
+    agent_id = request.args.get("agent", type=int)
+    if agent_id is None:
+        abort(400)
+    return _answer(lambda: _twilio().voice.dequeued(agent_id, request.args.get("q", ""), _form()))
+
+
+@bp.post("/status")
+def status() -> ResponseReturnValue:
+    try:
+        _twilio().voice.status(_form())
+    except BadWebhook as exc:
+        log.warning("twilio: status callback refused: %s", exc)
+        abort(400)
+    return Response(status=204)
+
+
+@bp.post("/recording")
+def recording() -> ResponseReturnValue:
+    try:
+        _twilio().voice.recording(request.args.get("kind", "call"), _form())
+    except BadWebhook as exc:
+        log.warning("twilio: recording callback refused: %s", exc)
+        abort(400)
+    return Response(status=204)
