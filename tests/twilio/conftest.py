@@ -39,6 +39,7 @@ from tests.conftest import FIXED_NOW
 from tests.web.factories import web_settings_for
 from web import create_app
 from web.i18n import compile_catalogs
+from web.twilio import EXTENSION_KEY as TWILIO_EXTENSION
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "twilio-test-auth-token"
@@ -260,7 +261,12 @@ class SignedClient:
         headers = {"X-Twilio-Signature": sign(full, params) if signature is None else signature}
         if signature == "":
             headers = {}
-        return self.client.post(path, data=dict(params), headers=headers)
+        response = self.client.post(path, data=dict(params), headers=headers)
+        # Webhooks answer before their reports are written: wait for the writer, as a test reads next.
+        twilio_web = self.client.application.extensions.get(TWILIO_EXTENSION)
+        if twilio_web is not None:
+            assert twilio_web.voice.recorder.flush()
+        return response
 
 
 @pytest.fixture

@@ -341,7 +341,7 @@ class TwilioVoice:
             "holdtime": _int(form.get("QueueTime")),
         }
         entry = Entry(self._key(form, f"connect:{agent_leg}"), "agent.connect", now, SOURCE, None, 0, data)
-        call_id = self._record(form, [entry], now)
+        call_id = self._record_and_wait(form, [entry], now)  # the screen-pop names the call
         self.bus.publish(
             Event(
                 SCREEN_POP,
@@ -521,13 +521,23 @@ class TwilioVoice:
             caller_name=form.get("CallerName", ""),
         )
 
-    def _record(self, form: Mapping[str, str], entries: Sequence[Entry], now: datetime) -> int | None:
+    def _record(self, form: Mapping[str, str], entries: Sequence[Entry], now: datetime) -> None:
+        """Hand the webhook's entries to the writer; the answer to Twilio does not wait for the database."""
+        if not form.get("CallSid"):
+            raise BadWebhook("no CallSid")
+        self.recorder.submit(self._seen(form, now), entries)
+
+    def _record_and_wait(
+        self, form: Mapping[str, str], entries: Sequence[Entry], now: datetime
+    ) -> int | None:
+        """As ``_record``, waiting for the call's id (None if the report was spooled)."""
         if not form.get("CallSid"):
             raise BadWebhook("no CallSid")
         return self.recorder.record(self._seen(form, now), entries)
 
     def _hangup_in_ivr(self, form: Mapping[str, str], at: datetime) -> list[Entry]:
         """The caller hung up while the IVR still had them (no route, no end): as ``on_hangup`` would."""
+        self.recorder.flush(5.0)  # the IVR's last webhooks are in the record before we look at it
         try:
             with self.db.read() as session:
                 row = session.execute(
