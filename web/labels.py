@@ -15,6 +15,9 @@ BRANCHES: Mapping[str, LazyString] = {
     "complaint": _l("Complaint"),
     "timeout": _l("No choice (timeout)"),
     "invalid": _l("Invalid choice"),
+    "operator": _l("Operator"),
+    "callback": _l("Callback"),
+    "error": _l("System error (default queue)"),
 }
 DISPOSITIONS: Mapping[str, LazyString] = {
     "in_ivr": _l("In IVR"),
@@ -22,7 +25,8 @@ DISPOSITIONS: Mapping[str, LazyString] = {
     "abandoned_in_ivr": _l("Hung up in IVR"),
     "ended_in_ivr": _l("Ended in IVR"),
     "answered": _l("Answered"),
-    "abandoned": _l("Abandoned in queue"),
+    "abandoned_in_queue": _l("Abandoned in queue"),
+    "not_answered": _l("Not answered"),
     "completed": _l("Completed"),
 }
 DIRECTIONS: Mapping[str, LazyString] = {"inbound": _l("Inbound"), "outbound": _l("Outbound")}

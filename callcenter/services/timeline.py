@@ -228,6 +228,10 @@ def _who_hung_up(summary: Summary, completes: list[_Item], hangups: list[_Item])
     return next((side for side in sides if side), None)
 
 
+# Final statuses of a call that was never answered (Twilio's status callback).
+NOT_ANSWERED = frozenset({"busy", "no-answer", "failed", "canceled"})
+
+
 def _finish(summary: Summary) -> None:
     facts = summary.facts
     connects, completes, hangups = _stable(facts.connects), _stable(facts.completes), _stable(facts.hangups)
@@ -250,6 +254,9 @@ def _finish(summary: Summary) -> None:
         summary.disposition = "ended_in_ivr"
     elif facts.routed or facts.joins:
         summary.disposition = "queued"
+    elif unanswered := next((d["status"] for _, _, d in hangups if d.get("status") in NOT_ANSWERED), None):
+        summary.disposition = "not_answered"  # an outbound call the callee never picked up
+        summary.end_reason = summary.end_reason or str(unanswered)
 
 
 def ordered(events: Iterable[EventLike]) -> list[EventLike]:

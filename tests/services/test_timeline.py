@@ -212,3 +212,14 @@ def test_transfers_are_listed_in_time_order_whatever_the_arrival() -> None:
         assert [transfer["exten"] for transfer in summary.transfers] == ["8002", "8001"]
         assert summary.transfers[0]["at"] == (T0 + timedelta(seconds=20)).isoformat()
         assert summary.hangup_side == "transfer"
+
+
+def test_an_outbound_call_never_answered_is_not_answered() -> None:
+    start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+    class Ev:
+        def __init__(self, kind: str, data: dict[str, object]) -> None:
+            self.kind, self.at, self.seq, self.node, self.data = kind, start, 0, None, data
+
+    summary = summarise([Ev("call.hangup", {"status": "no-answer", "duration": 0})])
+    assert (summary.disposition, summary.end_reason) == ("not_answered", "no-answer")
