@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from callcenter.db import Database
+from callcenter.services import calls
 from callcenter.services.demo import seed_demo
 from callcenter.voice.agi.main import build_server
 from callcenter.voice.agi.server import FastAGIServer, RunningServer
@@ -30,10 +31,13 @@ def fastagi(tmp_path: Path, db: Database, now: datetime) -> Iterator[FastAGIServ
 
 @pytest.mark.browser
 def test_simulated_call_appears_on_the_calls_page(
-    page: Page, live_server: str, fastagi: FastAGIServer, browser_errors: list[str]
+    page: Page, live_server: str, fastagi: FastAGIServer, db: Database, browser_errors: list[str]
 ) -> None:
     result = simulate_call("127.0.0.1", fastagi.port, CallScript(inputs=["5", "2"], caller_name='王 "小明"'))
-    assert result.queue == "complaint" and result.call_id
+    assert result.queue == "complaint" and result.call_id == result.linkedid
+    assert fastagi.fallback.recorder.flush()
+    with db.read() as session:
+        call_id = calls.id_for_key(session, "asterisk", result.linkedid)
 
     page.goto(f"{live_server}/login")
     page.fill("#username", "admin")
@@ -41,15 +45,17 @@ def test_simulated_call_appears_on_the_calls_page(
     page.click("button[type=submit]")
     expect(page).to_have_url(re.compile(r"/calls$"))
 
-    row = page.locator(f"tr[data-call-id='{result.call_id}']")
+    row = page.locator(f"tr[data-call-id='{call_id}']")
     expect(row.locator(".name")).to_have_text('王 "小明"')
     expect(row.locator(".number")).to_have_text("138****8000")
     expect(row.locator(".branch")).to_have_text("投诉")
-    expect(row.locator(".path")).to_have_text("welcome → main_menu → route_complaint")
+    expect(row.locator(".path")).to_have_text("welcome → hours → main_menu → route_complaint")
 
     row.locator("a").click()
     timeline = page.locator("table.timeline tbody tr")
     expect(timeline.filter(has_text="invalid")).to_have_count(1)  # the wrong key pressed first
     expect(timeline.last).to_contain_text("queue=complaint")
     expect(page.locator("body")).to_contain_text("+8613800138000")  # an admin sees the full number
+    page.goto(f"{live_server}/calls/asterisk/{result.linkedid}")  # CC_CALL_ID leads to the same page
+    expect(page).to_have_url(re.compile(rf"/calls/{call_id}$"))
     assert browser_errors == []
