@@ -41,6 +41,7 @@ class AmiService:
 
     def stop(self, timeout: float = 2.0) -> None:
         self.client.close(timeout)
+        self.listener.recorder.close()  # what the listener handed over is in the database or spool
         log.info("AMI listener stopped")
 
     def originate(self, number: str, **options: Any) -> OriginateResult:
