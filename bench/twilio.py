@@ -42,9 +42,12 @@ from callcenter.db.migrate import upgrade
 from callcenter.ivr import engine
 from callcenter.ivr.flow import load_flows
 from callcenter.ivr.rules import engine_rules
+from callcenter.runtime import settle
 from callcenter.settings import Settings, load_settings
 from callcenter.voice.twilio.hotline import encode_token
 from web import create_app
+
+DRAIN_S = 6.0  # pause after saturation runs, for the writers to catch up
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "AC" + "0123456789abcdef" * 2
@@ -90,6 +93,7 @@ def serve(folder: Path, port: int, workers: int, threads: int) -> None:
 
     ours = create_app(settings)
     ours.wsgi_app = DispatcherMiddleware(ours.wsgi_app, {"/bare": bare})  # type: ignore[method-assign]
+    settle(settings.organisation.phone_region)  # as `callcenter web` does
 
     class Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -297,6 +301,9 @@ def main() -> None:
         results["Gather /twilio/gather/main_menu"] = wrk(
             base, lua_script(gather, folder, "gather"), args.duration, args.connections
         )
+        # Our webhooks answer before their writes; the writer may still be behind (up to its queue
+        # bound). Let it catch up so the steady runs measure the steady state, not the backlog.
+        time.sleep(DRAIN_S)
         steady_voice, steady_gather = prepare(int(args.rate * args.steady) + 10, 10**9)
         for name, requests in (
             ("incoming call, steady", steady_voice),
@@ -310,6 +317,7 @@ def main() -> None:
                 cwd=ROOT, env=env, capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
             results[f"{name} {args.rate:.0f} req/s"] = json.loads(out)
+            time.sleep(DRAIN_S / 2)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -23,6 +23,7 @@ import click
 
 from callcenter.db import Database
 from callcenter.exceptions import CallcenterError, ConfigurationError
+from callcenter.runtime import settle
 from callcenter.settings import Settings, load_settings
 
 log = logging.getLogger("callcenter")
@@ -380,6 +381,7 @@ def agi(ctx: click.Context, port: int | None) -> None:
     settings = _settings(ctx)
     with _database(settings) as db:
         server = _fail_on_config(lambda: build_server(settings, db, utc_now, port=port))
+        settle(settings.organisation.phone_region)
         ami = _fail_on_config(lambda: build_ami(settings, db, utc_now))
         click.echo(f"FastAGI listening on {settings.agi.host}:{server.port}")
         if ami is not None:
@@ -404,6 +406,7 @@ def web(ctx: click.Context, workers: int, threads: int) -> None:
 
     settings = _settings(ctx)
     app = _fail_on_config(lambda: create_app(settings))
+    settle(settings.organisation.phone_region)  # before gunicorn forks its workers
 
     class Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -430,6 +433,7 @@ def scheduler_command(ctx: click.Context) -> None:
     _stop_on_signals(stop.set)
     with _database(settings) as db:
         scheduler = build_scheduler(settings, db, utc_now)
+        settle(settings.organisation.phone_region)
         scheduler.start()
         click.echo("scheduler running: " + ", ".join(job.id for job in scheduler.get_jobs()))
         stop.wait()

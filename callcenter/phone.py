@@ -78,3 +78,15 @@ def mask(number: str | None, region: str = "CN") -> str:
     if length <= 7:
         return text[:1] + "*" * (length - 3) + text[-2:]
     return text[:3] + "*" * (length - 7) + text[-4:]
+
+
+def warm_up(region: str = "CN") -> None:
+    """Load phonenumbers' metadata and geocoder data for ``region`` now, not on a caller's first call.
+
+    The geocoder's tables are about 100 MB of Python objects; loaded before a server forks or freezes
+    its heap (``callcenter.runtime.settle``), they are shared and never scanned by the collector.
+    """
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if example is not None:
+        geocoder.description_for_number(example, "zh")
+        geocoder.description_for_number(example, "en")

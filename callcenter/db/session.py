@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -49,6 +51,51 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
     )
 
 
+class SqliteWriteLock:
+    """One SQLite writer at a time across the threads *and processes* of this database file.
+
+    Threads queue on a lock and processes on ``flock`` of a lock file beside the database; both wake
+    the next writer as soon as the lock is released, where SQLite's own busy handler sleeps in steps
+    of up to 100 ms (which starved two gunicorn workers writing to one file). The lock file is opened
+    per process (after a fork the child opens its own, or both would share one lock).
+    """
+
+    def __init__(self, database_file: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = f"{database_file}-writelock" if database_file else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._path is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            assert self._path is not None
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of an SQLite URL, or None for an in-memory database."""
+    path = url.split("///", 1)[1] if "///" in url else ""
+    return path.split("?", 1)[0] if path and ":memory:" not in path else None
+
+
 class Database:
     """Owns the engine and session factory of one process. Passed to whoever needs the database."""
 
@@ -56,11 +103,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer at a time. Threads of this process queue on a lock, which wakes the
-        # next writer at once, instead of on SQLite's busy handler, which sleeps in steps of up to
-        # 100 ms. Other processes still wait on busy_timeout.
-        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
-            threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        # SQLite has one writer at a time: writers queue on SqliteWriteLock (threads and processes).
+        self._write_lock: SqliteWriteLock | contextlib.nullcontext[None] = (
+            SqliteWriteLock(_sqlite_file(url))
+            if self.engine.dialect.name == "sqlite"
+            else contextlib.nullcontext()
         )
         self._readers = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False

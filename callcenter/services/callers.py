@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from callcenter.db import insert_ignoring_duplicates
+from callcenter.db import Database, insert_ignoring_duplicates
 from callcenter.models import Caller
 from callcenter.phone import region_of
+
+log = logging.getLogger(__name__)
 
 _CALLER_BY_NUMBER = select(Caller).where(Caller.e164 == bindparam("e164"))  # built once (every new call)
 
@@ -43,11 +49,41 @@ def ensure_caller(
     return caller
 
 
-_TIER_OF = select(Caller.tier).where(Caller.e164 == bindparam("e164"))  # built once: asked on every call
+class VipDirectory:
+    """Which numbers are VIP, asked on every incoming call without a database round trip per call.
 
+    The set of VIP numbers (a short list: key accounts) is read at most every ``ttl_s`` seconds; a
+    caller made VIP is served first from the next refresh on. If the database cannot be read, the last
+    known set is kept (empty before the first read: callers are then treated as non-VIP) and retried
+    at the next call after ``retry_s``.
+    """
 
-def is_vip(session: Session, e164: str | None) -> bool:
-    if not e164:
-        return False
-    tier = session.execute(_TIER_OF, {"e164": e164}).scalar_one_or_none()
-    return tier == "vip"
+    def __init__(
+        self, db: Database, clock: Callable[[], datetime], *, ttl_s: float = 30.0, retry_s: float = 5.0
+    ) -> None:
+        self.db, self.clock, self.ttl_s, self.retry_s = db, clock, ttl_s, retry_s
+        self._numbers: frozenset[str] = frozenset()
+        self._next_read: datetime | None = None
+        self._lock = threading.Lock()
+
+    def is_vip(self, e164: str | None) -> bool:
+        if not e164:
+            return False
+        self._refresh_if_due()
+        return e164 in self._numbers
+
+    def _refresh_if_due(self) -> None:
+        now = self.clock()
+        if self._next_read is not None and now < self._next_read:
+            return
+        with self._lock:
+            if self._next_read is not None and now < self._next_read:
+                return  # another thread refreshed meanwhile
+            try:
+                with self.db.read() as session:
+                    rows = session.execute(select(Caller.e164).where(Caller.tier == "vip")).scalars()
+                    self._numbers = frozenset(rows)
+                self._next_read = now + timedelta(seconds=self.ttl_s)
+            except SQLAlchemyError as exc:
+                log.warning("VIP list unavailable (%s); keeping the last known list", type(exc).__name__)
+                self._next_read = now + timedelta(seconds=self.retry_s)

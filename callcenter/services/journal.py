@@ -72,6 +72,10 @@ class ReplayResult:
 
 # At most this many reports go into one transaction; more wait for the next one.
 WRITER_BATCH_SIZE = 200
+# At most this many reports wait for the writer; a caller handing over one more waits for room
+# (back-pressure: memory stays bounded and a load the database cannot keep up with slows the senders
+# instead of piling up reports that a crash would lose).
+MAX_QUEUED = 10000
 # How long ``record`` waits for its call id. The report is not dropped when this runs out: it is
 # still applied (or spooled) by the writer, the caller just goes on without the id.
 RECORD_TIMEOUT_S = 10.0
@@ -107,6 +111,7 @@ class Recorder:
         region: str,
         clock: Clock,
         batch_size: int = WRITER_BATCH_SIZE,
+        max_queued: int = MAX_QUEUED,
         timeout_s: float = RECORD_TIMEOUT_S,
     ) -> None:
         self.db = db
@@ -114,6 +119,7 @@ class Recorder:
         self.region = region
         self.clock = clock
         self.batch_size = batch_size
+        self.max_queued = max_queued
         self.timeout_s = timeout_s
         self._wakeup = threading.Condition()
         self._queue: list[_Report] = []
@@ -171,6 +177,8 @@ class Recorder:
 
     def _enqueue(self, report: _Report) -> bool:
         with self._wakeup:
+            while len(self._queue) >= self.max_queued and not self._closed and self._writer is not None:
+                self._wakeup.wait()  # the writer notifies when it takes a batch
             if self._closed:
                 return False
             self._queue.append(report)
@@ -192,6 +200,7 @@ class Recorder:
                 batch = self._queue[: self.batch_size]
                 del self._queue[: self.batch_size]
                 self._writing = True
+                self._wakeup.notify_all()  # room in the queue for senders held back
             started = time.perf_counter()
             try:
                 self._write(batch)

@@ -214,3 +214,24 @@ def test_both_reports_of_one_call_in_one_batch_agree_with_writing_them_apart(
             getattr(apart, column) for column in columns
         ]
         assert together.disposition == "queued" and together.caller_id is not None
+
+
+def test_a_full_queue_holds_senders_back_and_loses_nothing(
+    gated: GatedDatabase, tmp_path: Path, now: datetime, db: Database
+) -> None:
+    recorder = Recorder(
+        cast(Database, gated), Spool(tmp_path / "spool"), region="CN", clock=lambda: now, max_queued=3
+    )
+    hold_the_writer(gated, recorder, now)
+    for name in ("q1", "q2", "q3"):
+        recorder.submit(*report(now, name))
+    blocked = threading.Thread(target=recorder.submit, args=report(now, "q4"))
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive()  # no room until the writer takes a batch
+    gated.gate.set()
+    blocked.join(5)
+    assert not blocked.is_alive()
+    assert recorder.flush()
+    recorder.close()
+    assert {"q1", "q2", "q3", "q4"} <= set(calls_by_key(db))

@@ -22,8 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from callcenter.db import Database
 from callcenter.ivr import engine
 from callcenter.ivr.engine import Enqueue, Gather, Hangup, IvrEvent, Play, Record, Rules, Step
@@ -97,6 +95,11 @@ class FlowScript:
     direction: str = "inbound"
     queue_timeout_s: int = 600
     asterisk_monitor_dir: str = "/var/spool/asterisk/monitor"
+    vips: callers.VipDirectory | None = None  # shared by a process's scripts; made here if not given
+
+    def __post_init__(self) -> None:
+        if self.vips is None:
+            self.vips = callers.VipDirectory(self.db, self.clock)
 
     def __call__(self, request: AgiRequest) -> None:
         agi = request.agi
@@ -231,10 +234,5 @@ class FlowScript:
         self.recorder.submit(request.seen(now), batch)
 
     def _is_vip(self, raw_number: str) -> bool:
-        number = normalise(raw_number, self.region)
-        try:
-            with self.db.read() as session:
-                return callers.is_vip(session, number.e164)
-        except SQLAlchemyError as exc:
-            log.warning("VIP lookup unavailable (%s); caller treated as non-VIP", type(exc).__name__)
-            return False
+        assert self.vips is not None  # set in __post_init__
+        return self.vips.is_vip(normalise(raw_number, self.region).e164)

@@ -9,6 +9,7 @@ from typing import Any
 from callcenter.db import Database
 from callcenter.ivr.flow import load_flows
 from callcenter.ivr.rules import engine_rules
+from callcenter.services import callers
 from callcenter.services.journal import Recorder, recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.agi.hotline import FlowScript
@@ -26,6 +27,7 @@ def build_router(
     flows = load_flows(settings.path(settings.ivr.flows_dir))
     rules = engine_rules(settings)
     recorder = recorder or recorder_for(settings, db, clock)
+    vips = callers.VipDirectory(db, clock)
 
     def script(flow: str, **variant: Any) -> FlowScript:
         return FlowScript(
@@ -38,6 +40,7 @@ def build_router(
             language=settings.organisation.default_language,
             queue_timeout_s=settings.ivr.queue_timeout_s,
             asterisk_monitor_dir=settings.storage.asterisk_monitor_dir,
+            vips=vips,
             **variant,
         )
 

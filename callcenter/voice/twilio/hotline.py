@@ -125,6 +125,7 @@ class TwilioVoice:
         language: str = "zh",
         record_calls: bool = True,
         queue_offer_after_s: int = QUEUE_OFFER_AFTER_S,
+        vips: callers.VipDirectory | None = None,
     ) -> None:
         self.flows = flows
         self.rules = rules
@@ -138,6 +139,7 @@ class TwilioVoice:
         self.language = language
         self.record_calls = record_calls
         self.queue_offer_after_s = queue_offer_after_s
+        self.vips = vips or callers.VipDirectory(db, clock)
 
     # --- the IVR ---------------------------------------------------------------------------------
 
@@ -570,13 +572,7 @@ class TwilioVoice:
         return found
 
     def _is_vip(self, raw_number: str | None) -> bool:
-        number = normalise(raw_number or "", self.region)
-        try:
-            with self.db.read() as session:
-                return callers.is_vip(session, number.e164)
-        except SQLAlchemyError as exc:
-            log.warning("VIP lookup unavailable (%s); caller treated as non-VIP", type(exc).__name__)
-            return False
+        return self.vips.is_vip(normalise(raw_number or "", self.region).e164)
 
 
 def _timestamp(value: str | None) -> datetime | None:
