@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -230,3 +232,21 @@ def test_parse_reply() -> None:
     }
     assert parse_reply("result= (timeout)") == {"result": ("", "timeout")}
     assert parse_reply("") == {"result": ("", "")}
+
+
+SIMULATED_LINKEDID = (
+    "from callcenter.voice.agi.simulate import CallScript\n"
+    "script = CallScript()\n"
+    "script.environment('h', 1)\n"
+    "print(script.linkedid)"
+)
+
+
+def test_simulator_processes_started_in_the_same_second_name_different_calls() -> None:
+    def linkedid() -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", SIMULATED_LINKEDID], capture_output=True, text=True, check=True
+        )
+        return run.stdout
+
+    assert len({linkedid() for _ in range(3)}) == 3

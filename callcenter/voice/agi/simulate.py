@@ -17,6 +17,7 @@ message that ends in silence. When the inputs run out, the caller stays silent.
 from __future__ import annotations
 
 import itertools
+import secrets
 import socket
 import time
 from collections.abc import Iterable, Sequence
@@ -47,7 +48,9 @@ KNOWN_COMMANDS = (
     "SAY NUMBER",
     "SET MUSIC",
 )
-_counter = itertools.count(1)
+# Asterisk numbers channels <epoch>.<counter>; a random start keeps two simulator processes started in
+# the same second from naming the same call.
+_counter = itertools.count(secrets.randbelow(1_000_000) * 2 + 1)
 
 
 def split_args(text: str) -> list[str]:
