@@ -35,6 +35,7 @@ from callcenter.db import Database
 from callcenter.models import Call, CallEvent, Recording
 from callcenter.settings import Settings
 from callcenter.voice.twilio.rest import api_base, credentials, make_client
+from recordings.claims import claim_rows
 from recordings.media import MediaCheck, inspect
 
 log = logging.getLogger(__name__)
@@ -154,18 +155,8 @@ def claim(
         )
         .order_by(Recording.id)
         .limit(batch)
-        .with_for_update(of=Recording, skip_locked=True)
     )
-    with db.transaction() as session:
-        rows = session.execute(query).all()
-        if not rows:
-            return []
-        session.execute(
-            update(Recording)
-            .where(Recording.id.in_([row.id for row in rows]))
-            .values(verified_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    rows = claim_rows(db, query, verified_at=now)
     due = []
     for row in rows:
         data = row.data or {}

@@ -28,6 +28,7 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from callcenter.db import Database
 from callcenter.models import Call, Recording
 from callcenter.settings import Settings
+from recordings.claims import claim_rows
 from recordings.media import MediaCheck, MonitorFolderMissing, inspect, monitor_root
 
 log = logging.getLogger(__name__)
@@ -111,21 +112,8 @@ def claim(
     recheck_missing: bool = False,
 ) -> list[Claimed]:
     """Claim up to ``batch`` recordings that are due for a check; returns what was claimed."""
-    query = (
-        due(now, grace=grace, lease=lease, recheck_missing=recheck_missing)
-        .limit(batch)
-        .with_for_update(of=Recording, skip_locked=True)
-    )
-    with db.transaction() as session:
-        rows = session.execute(query).all()
-        if not rows:
-            return []
-        session.execute(
-            update(Recording)
-            .where(Recording.id.in_([row.id for row in rows]))
-            .values(status="pending", verified_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    query = due(now, grace=grace, lease=lease, recheck_missing=recheck_missing).limit(batch)
+    rows = claim_rows(db, query, status="pending", verified_at=now)
     return [Claimed(row.id, row.uri, row.answered_at is not None, row.ended_at is not None) for row in rows]
 
 

@@ -177,11 +177,7 @@ class TwilioVoice:
 
     def gather(self, node: str, token: str, form: Mapping[str, str]) -> str:
         """``POST /twilio/gather/<node>``: the caller pressed a key at the menu, or nothing (empty Digits)."""
-        data = decode_token(token)
-        state = _state(data)
-        if state.node != node:
-            raise BadWebhook(f"the token waits at {state.node!r}, not at {node!r}")
-        flow = self._flow(state)
+        data, state, flow = self._waiting_at(node, token)
         now = self.clock()
         digits = form.get("Digits", "")
         try:
@@ -193,13 +189,17 @@ class TwilioVoice:
             raise BadWebhook(str(exc)) from exc
         return self._answer(form, flow, step, str(data.get("k", "")), now)
 
-    def recorded(self, node: str, token: str, form: Mapping[str, str]) -> str:
-        """``POST /twilio/recorded/<node>``: the voicemail ``<Record>`` ended (or recorded nothing)."""
+    def _waiting_at(self, node: str, token: str) -> tuple[dict[str, Any], State, Flow]:
+        """The IVR session a step's token carries, which must be waiting at ``node``."""
         data = decode_token(token)
         state = _state(data)
         if state.node != node:
             raise BadWebhook(f"the token waits at {state.node!r}, not at {node!r}")
-        flow = self._flow(state)
+        return data, state, self._flow(state)
+
+    def recorded(self, node: str, token: str, form: Mapping[str, str]) -> str:
+        """``POST /twilio/recorded/<node>``: the voicemail ``<Record>`` ended (or recorded nothing)."""
+        data, state, flow = self._waiting_at(node, token)
         now = self.clock()
         sid = form.get("RecordingSid", "")
         reference = sid if sid and (_int(form.get("RecordingDuration")) or 0) > 0 else None
