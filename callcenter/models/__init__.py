@@ -1,20 +1,27 @@
 """SQLAlchemy 2 typed models, one module per aggregate. Importing this package registers them all."""
 
 from callcenter.models.agent import Agent, Queue, agent_queue
+from callcenter.models.audit import AuditLog
 from callcenter.models.call import Call, CallEvent, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
+from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
 from callcenter.models.user import User, UserRole
 
 __all__ = [
     "Agent",
+    "AuditLog",
     "Call",
     "CallEvent",
     "CallbackTask",
     "Caller",
+    "Case",
+    "CaseAttachment",
+    "CaseEvent",
     "Queue",
     "Recording",
     "User",
     "UserRole",
     "agent_queue",
+    "case_call",
 ]

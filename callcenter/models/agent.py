@@ -43,6 +43,7 @@ class Agent(Base):
     extension: Mapped[str | None] = mapped_column(String(32), unique=True)  # Asterisk interface
     twilio_identity: Mapped[str | None] = mapped_column(String(64), unique=True)
     skill_level: Mapped[str] = mapped_column(String(8), default="junior")
+    team: Mapped[str] = mapped_column(String(64), default="")  # the team leader's group (班组)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"), unique=True

@@ -58,6 +58,11 @@ class Call(Base):
     transfers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     disposition: Mapped[str] = mapped_column(String(32), default="in_ivr")
     end_reason: Mapped[str | None] = mapped_column(String(255))
+    # -- wrap-up, given by the agent (not derived): a call is finished when both are given --
+    wrapup_category: Mapped[str | None] = mapped_column(String(32))
+    wrapup_note: Mapped[str | None] = mapped_column(Text)
+    wrapped_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    wrapped_up_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
     caller: Mapped[Caller | None] = relationship(back_populates="calls")
     queue: Mapped[Queue | None] = relationship()
