@@ -352,7 +352,7 @@ def register_case(session: Session, new: NewCase, *, user: User, policy: CasePol
         contact_e164=number.e164 if number is not None else None,
         contact_other=(new.contact_other or (number.raw if number and not number.valid else ""))[:255],
         agent_id=new.agent_id if new.agent_id is not None else (user.agent.id if user.agent else None),
-        queue_name=new.queue_name,
+        queue_name=new.queue_name or _default_queue(user, new.case_type),
         created_by_id=user.id,
         owner_id=user.id,
         escalation_level="agent",
@@ -374,6 +374,14 @@ def register_case(session: Session, new: NewCase, *, user: User, policy: CasePol
     if case.urgency == "major":
         _notify_managers(session, case, now)
     return case
+
+
+def _default_queue(user: User, case_type: str) -> str | None:
+    """A case entered by hand belongs to the queue its type comes in on, if the agent serves it
+    (so the agent's colleagues in that queue see it), else to the agent's first queue."""
+    served = [queue.name for queue in user.agent.queues] if user.agent is not None else []
+    wanted = "complaint" if case_type == "complaint" else "consultation"
+    return wanted if wanted in served else (served[0] if served else None)
 
 
 def _insert_numbered(session: Session, case: Case, zone: ZoneInfo) -> None:
