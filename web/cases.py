@@ -7,6 +7,7 @@ forms, and a refused POST is a 403.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -280,7 +281,7 @@ FORMS: dict[str, Callable[[], Any]] = {
     "attach": lambda: case_forms.AttachmentForm(prefix="attach"),
     "link_call": lambda: case_forms.LinkCallForm(prefix="link"),
     **{
-        name: (lambda prefix=name: case_forms.NoteForm(prefix=prefix))
+        name: functools.partial(case_forms.NoteForm, prefix=name)
         for name in ("send_reply", "close", "reopen", "escalate", "first_reply")
     },
 }
