@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +19,7 @@ from callcenter.models import AuditLog, CallbackTask, Case, Notice, User
 from callcenter.models.case import CASE_STATUSES
 from callcenter.services import cases
 from callcenter.services.cases import CaseError, CaseForbidden, IllegalTransition
+from callcenter.settings import load_settings
 from tests.services.case_helpers import complaint, person, policy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -467,3 +469,21 @@ def test_a_promised_reply_warns_the_owner_once(session: Session, staff: Staff, n
     assert [n.id for n in cases.unread_notices(session, staff.agent.id)] == [notice.id]
     cases.mark_notice_read(session, notice.id, user_id=staff.agent.id, now=now)
     assert cases.unread_notices(session, staff.agent.id) == []
+
+
+def test_the_category_taxonomy_comes_from_settings(
+    session: Session, staff: Staff, now: datetime, tmp_path: Path
+) -> None:
+    toml = tmp_path / "settings.toml"
+    toml.write_text(
+        "[cases]\nordinary_days = 5\n"
+        '[[cases.categories]]\ncode = "billing"\nname_zh = "计费"\nname_en = "Billing"\n'
+    )
+    custom = cases.CasePolicy.from_settings(load_settings(toml))
+    assert custom.category_codes == ("billing",)
+    case = cases.register_case(
+        session, complaint(category="billing"), user=staff.agent, policy=custom, now=now
+    )
+    assert case.resolution_due_at == datetime(2026, 11, 30, 23, 59, 59, tzinfo=SHANGHAI)  # 5 working days
+    with pytest.raises(CaseError, match="category"):
+        cases.register_case(session, complaint(category="product"), user=staff.agent, policy=custom, now=now)
