@@ -18,6 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from web import case_labels
@@ -25,9 +26,14 @@ from web import case_labels
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 
-def choices(table: Mapping[str, LazyString], *, blank: LazyString | None = None) -> list[tuple[str, str]]:
-    options = [(code, str(title)) for code, title in table.items()]
-    return [("", str(blank)), *options] if blank is not None else options
+def options(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    """Choices as wtforms 3.3 wants them (tuples are deprecated there)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def choices(table: Mapping[str, LazyString], *, blank: LazyString | None = None) -> list[SelectChoice]:
+    pairs = [(code, str(title)) for code, title in table.items()]
+    return options([("", str(blank)), *pairs] if blank is not None else pairs)
 
 
 class NewCaseForm(FlaskForm):  # type: ignore[misc]
@@ -50,7 +56,7 @@ class NewCaseForm(FlaskForm):  # type: ignore[misc]
     def fill_choices(self, categories: list[tuple[str, str]]) -> None:
         self.case_type.choices = choices(case_labels.CASE_TYPES)
         self.channel.choices = choices(case_labels.CHANNELS)
-        self.category.choices = categories
+        self.category.choices = options(categories)
         self.complexity.choices = choices(case_labels.COMPLEXITIES)
         self.urgency.choices = choices(case_labels.URGENCIES)
 
@@ -75,8 +81,8 @@ class SearchForm(FlaskForm):  # type: ignore[misc]
 
     def fill_choices(self, queues: list[tuple[str, str]], agents: list[tuple[str, str]]) -> None:
         anything = _l("Any")
-        self.queue.choices = [("", str(anything)), *queues]
-        self.agent.choices = [("", str(anything)), *agents]
+        self.queue.choices = options([("", str(anything)), *queues])
+        self.agent.choices = options([("", str(anything)), *agents])
         self.status.choices = choices(case_labels.STATUSES, blank=anything)
         self.case_type.choices = choices(case_labels.CASE_TYPES, blank=anything)
 
@@ -98,11 +104,11 @@ class SolutionForm(FlaskForm):  # type: ignore[misc]
 
 
 class DecisionForm(FlaskForm):  # type: ignore[misc]
-    decision = SelectField(
-        _l("Decision"),
-        choices=[("approve", _l("Approve")), ("reject", _l("Reject"))],
-        validators=[DataRequired()],
-    )
+    decision = SelectField(_l("Decision"), validators=[DataRequired()])
+
+    def fill_choices(self, approve: str, reject: str) -> None:
+        self.decision.choices = options([("approve", approve), ("reject", reject)])
+
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
 
 

@@ -229,7 +229,7 @@ def new() -> ResponseReturnValue:
 
 def _classify_form() -> case_forms.ClassifyForm:
     form = case_forms.ClassifyForm(prefix="classify")
-    form.category.choices = category_choices()
+    form.category.choices = case_forms.options(category_choices())
     form.complexity.choices = case_forms.choices(case_labels.COMPLEXITIES)
     form.urgency.choices = case_forms.choices(case_labels.URGENCIES)
     return form
@@ -237,7 +237,7 @@ def _classify_form() -> case_forms.ClassifyForm:
 
 def _department_form(prefix: str) -> case_forms.DepartmentForm:
     form = case_forms.DepartmentForm(prefix=prefix)
-    form.department.choices = department_choices()
+    form.department.choices = case_forms.options(department_choices())
     return form
 
 
@@ -249,7 +249,13 @@ def _solution_form() -> case_forms.SolutionForm:
 
 def _audit_form() -> case_forms.DecisionForm:
     form = case_forms.DecisionForm(prefix="audit")
-    form.decision.choices = [("approve", _("Passed")), ("reject", _("Not passed"))]
+    form.fill_choices(_("Passed"), _("Not passed"))
+    return form
+
+
+def _approval_form() -> case_forms.DecisionForm:
+    form = case_forms.DecisionForm(prefix="approve")
+    form.fill_choices(_("Approve"), _("Reject"))
     return form
 
 
@@ -272,7 +278,7 @@ FORMS: dict[str, Callable[[], Any]] = {
     "redispatch": lambda: _department_form("redispatch"),
     "sign_off": lambda: case_forms.NoteForm(prefix="sign_off"),
     "submit_solution": _solution_form,
-    "approve_solution": lambda: case_forms.DecisionForm(prefix="approve"),
+    "approve_solution": _approval_form,
     "audit_reply": _audit_form,
     "complete_callback": _callback_form,
     "extend": lambda: case_forms.ExtendForm(prefix="extend"),
@@ -398,7 +404,7 @@ def _submit_solution(case_id: int) -> ResponseReturnValue:
 
 
 def _approve(case_id: int) -> ResponseReturnValue:
-    form = case_forms.DecisionForm(prefix="approve")
+    form = _approval_form()
     if not form.validate():
         return _invalid(case_id, form)
     approve = form.decision.data == "approve"

@@ -7,12 +7,15 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from callcenter.db import Database
 from callcenter.models import Agent, AuditLog, Case, Queue
+from callcenter.settings import Settings
 from tests.web.factories import Account, MakeUser, csrf_token, login, make_call, update_user
+from web import create_app
 
 SCRIPT_NAME = '<script>alert("x")</script>'
 
@@ -23,6 +26,14 @@ def with_agent(db: Database, account: Account, now: datetime, queue: str) -> Non
         agent = Agent(name=account.username, user_id=account.id, created_at=now)
         agent.queues.append(found or Queue(name=queue, created_at=now))
         session.add(agent)
+
+
+@pytest.fixture
+def app(web_settings: Settings, db: Database, now: datetime) -> Flask:
+    """The app on the suite's fixed clock: case numbers and deadlines do not depend on the day."""
+    app = create_app(web_settings, db, clock=lambda: now)
+    app.config["TESTING"] = True
+    return app
 
 
 @pytest.fixture
@@ -239,3 +250,75 @@ def test_a_walk_in_case_by_hand_and_the_search(client: FlaskClient, agent: Accou
     found = client.get("/cases", query_string={"number": "139 1234 5678"}).get_data(as_text=True)
     assert "门打不开" in found and "建议增加网点" not in found
     assert "门打不开" not in client.get("/cases", query_string={"delayed": "y"}).get_data(as_text=True)
+
+
+def test_a_complaint_through_every_form(
+    client: FlaskClient, agent: Account, make_user: MakeUser, db: Database, now: datetime
+) -> None:
+    """Each action's form, posted by the role that may use it, moves the case one step."""
+    handler, head = (
+        make_user("handler", ("department_handler",)),
+        make_user("ashead", ("department_handler",)),
+    )
+    update_user(db, handler, department="after_sales")
+    update_user(db, head, department="after_sales", is_department_head=True)
+    specialist, leader = make_user("cb", ("callback_specialist",)), make_user("leader", ("team_leader",))
+    clients: dict[str, FlaskClient] = {"agent": client}
+    for name, account in (("handler", handler), ("head", head), ("cb", specialist), ("leader", leader)):
+        clients[name] = client.application.test_client()
+        login(clients[name], account)
+    login(client, agent)
+    case_id = create_case(client, promised_reply_at="2026-11-23T15:00")
+    steps = [
+        ("agent", "classify", {"classify-category": "product", "classify-complexity": "complex",
+                               "classify-urgency": "normal"}, "classified"),
+        ("agent", "assign", {"assign-department": "after_sales"}, "assigned"),
+        ("handler", "sign_off", {}, "in_progress"),
+        ("handler", "submit_solution", {"solution-solution": "更换门锁", "solution-remedy": "exchange"},
+         "solution_pending_approval"),
+        ("handler", "approve_solution", {"approve-decision": "approve"}, "solution_pending_approval"),
+        ("head", "approve_solution", {"approve-decision": "approve"}, "solution_approved"),
+        ("agent", "send_reply", {"send_reply-note": "已安排更换"}, "solution_approved"),  # not audited
+        ("handler", "audit_reply", {"audit-decision": "approve"}, "solution_approved"),
+        ("agent", "send_reply", {"send_reply-note": "已安排更换"}, "customer_replied"),
+        ("leader", "close", {}, "customer_replied"),  # the complaint callback first
+        ("cb", "complete_callback", {"callback-outcome": "reached", "callback-satisfaction": "2"},
+         "callback_done"),
+        ("leader", "close", {"close-note": "完成"}, "closed"),
+    ]  # fmt: skip
+    for who, action, data, expected in steps:
+        status = post_action(clients[who], case_id, action, **data)
+        with db.read() as session:
+            case = session.get(Case, case_id)
+            assert case is not None
+            assert (action, status, case.status) == (action, 403 if who == "handler" and action ==
+                                                     "approve_solution" else 302, expected)  # fmt: skip
+    with db.read() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        assert (case.satisfaction, case.follow_up, case.promised_reply_at is not None) == (
+            2,
+            "dissatisfied_with_result",
+            True,
+        )
+    dissatisfied = client.get("/cases", query_string={"dissatisfied": "y"}).get_data(as_text=True)
+    assert f'data-case-id="{case_id}"' in dissatisfied
+
+
+def test_notices_are_read_by_their_owner(
+    client: FlaskClient, agent: Account, make_user: MakeUser, db: Database, now: datetime
+) -> None:
+    manager = make_user("manager", ("manager",))
+    login(client, agent)
+    create_case(client, urgency="major")
+    boss = client.application.test_client()
+    login(boss, manager)
+    page = boss.get("/cases/notices").get_data(as_text=True)
+    match = re.search(r'data-notice-id="(\d+)"', page)
+    assert match and "TS-20261123-0001" in page
+    notice_id = match.group(1)
+    token = csrf_token(boss, "/cases/notices")
+    mine = csrf_token(client, "/cases/new")
+    assert client.post(f"/cases/notices/{notice_id}/read", data={"csrf_token": mine}).status_code == 404
+    assert boss.post(f"/cases/notices/{notice_id}/read", data={"csrf_token": token}).status_code == 302
+    assert "data-notice-id" not in boss.get("/cases/notices").get_data(as_text=True)
