@@ -4,6 +4,7 @@ who may do what, the complaint callback, repeats and the sweep."""
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -487,3 +488,47 @@ def test_the_category_taxonomy_comes_from_settings(
     assert case.resolution_due_at == datetime(2026, 11, 30, 23, 59, 59, tzinfo=SHANGHAI)  # 5 working days
     with pytest.raises(CaseError, match="category"):
         cases.register_case(session, complaint(category="product"), user=staff.agent, policy=custom, now=now)
+
+
+def test_two_registrations_racing_for_one_number(
+    db: Database, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two transactions read the day's last number at the same moment; both still commit, with
+    different numbers (PostgreSQL: the loser's INSERT waits for the winner, fails, and retries).
+    SQLite has one writer at a time, so the race cannot happen there."""
+    if db.dialect == "sqlite":
+        pytest.skip("SQLite serialises writers")
+    with db.transaction() as session:
+        agent_id = person(session, "agent", "agent_complaint", now=now).id
+    barrier = threading.Barrier(2, timeout=10)
+    real, first_reads = cases._last_sequence, set()
+
+    def together(db_session: Session, prefix: str) -> int:
+        value = real(db_session, prefix)
+        if threading.get_ident() not in first_reads:
+            first_reads.add(threading.get_ident())
+            barrier.wait()  # both have read 0 before either inserts
+        return value
+
+    monkeypatch.setattr(cases, "_last_sequence", together)
+    numbers: list[str] = []
+    errors: list[BaseException] = []
+
+    def register_one() -> None:
+        try:
+            with db.transaction() as session:
+                user = session.get(User, agent_id)
+                assert user is not None
+                numbers.append(
+                    cases.register_case(session, complaint(), user=user, policy=POLICY, now=now).number
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register_one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert sorted(numbers) == ["TS-20261123-0001", "TS-20261123-0002"]
