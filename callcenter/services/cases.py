@@ -1,113 +1,118 @@
-"""Cases (工单): registration, the organisation's state machine, SLAs and the operations on a case.
+"""Cases (工单): registration and the operations on a case.
 
 Every function takes the acting ``User`` and an aware ``now``; nothing here reads the clock. Every change
-is a timestamped ``CaseEvent`` (the KPIs are computed from them). Who may do what is decided in one
-place, :func:`allowed_actions`, which the web also uses to show only the buttons that will work; the
-operations check it again, so a hand-made POST is refused the same way (:class:`CaseForbidden`).
-
-The state graph (``TRANSITIONS``) is the rulebook's chain plus the edges a real case needs:
-a rejected solution goes back to ``in_progress``; a re-dispatch (转派) moves an ``in_progress`` case
-back to ``assigned`` in its new department; a consultation, suggestion or fault report may close once
-the customer has the reply (only a complaint must wait for its callback, C28); a case is ``reopened``
-from ``customer_replied``, ``callback_done`` or ``closed`` and leaves ``reopened`` for ``assigned``
-(re-dispatched or re-assigned) or ``in_progress`` (signed off again by its department).
-
-Deadlines: the first reply is due ``first_reply_hours`` after registration (``major_reply_hours`` for a
-major case); the resolution is due at the end (23:59:59 in the organisation's zone) of the n-th working
-day after the registration day, the registration day not counted, on the statutory calendar with
-make-up working days (:class:`callcenter.workdays.WorkCalendar`).
+is a timestamped ``CaseEvent`` (the KPIs are computed from them). The rules (state graph, deadlines,
+who may do what) are in ``case_rules.py``, the SLA sweep in ``case_sweep.py``; both are re-exported
+here, so callers need only this module.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.db import insert_ignoring_duplicates
-from callcenter.exceptions import CallcenterError, NotFound
-from callcenter.models import AuditLog, Call, CallbackTask, Case, CaseAttachment, CaseEvent, Notice, User
+from callcenter.exceptions import NotFound
+from callcenter.models import AuditLog, Call, CallbackTask, Case, CaseAttachment, Notice, User
 from callcenter.models.case import (
     CASE_CHANNELS,
-    CASE_STATUSES,
     CASE_TYPES,
     COMPLEXITIES,
-    ESCALATION_LEVELS,
     FOLLOW_UPS,
     REMEDIES,
     URGENCIES,
 )
 from callcenter.models.user import UserRole
 from callcenter.phone import normalise
-from callcenter.settings import CaseRules, Settings
-from callcenter.workdays import WorkCalendar
+from callcenter.services.case_rules import (
+    AGENT_ROLES,
+    ALL_CASES_ROLES,
+    CALLBACK_ROLES,
+    CASE_ROLES,
+    CREATE_ROLES,
+    DISPATCH_ROLES,
+    END_OF_DAY,
+    NUMBER_ATTEMPTS,
+    TRANSITIONS,
+    CaseError,
+    CaseForbidden,
+    CasePolicy,
+    IllegalTransition,
+    add_event,
+    allowed_actions,
+    audit_passed,
+    can_view,
+    check_transition,
+    end_of_day,
+    first_reply_due,
+    format_number,
+    move,
+    next_escalation,
+    number_prefix,
+    require,
+    resolution_due,
+)
+from callcenter.services.case_sweep import SweepResult, mark_notice_read, sweep, unread_notices
+from callcenter.settings import CaseRules
 
-NUMBER_PREFIX = "TS"
-NUMBER_ATTEMPTS = 20
-END_OF_DAY = time(23, 59, 59)
-
-TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "registered": frozenset({"classified"}),
-    "classified": frozenset({"assigned"}),
-    "assigned": frozenset({"in_progress"}),
-    "in_progress": frozenset({"solution_pending_approval", "assigned"}),
-    "solution_pending_approval": frozenset({"solution_approved", "in_progress"}),
-    "solution_approved": frozenset({"customer_replied"}),
-    "customer_replied": frozenset({"callback_done", "closed", "reopened"}),
-    "callback_done": frozenset({"closed", "reopened"}),
-    "closed": frozenset({"reopened"}),
-    "reopened": frozenset({"assigned", "in_progress"}),
-}
-OPEN_STATUSES = tuple(status for status in CASE_STATUSES if status != "closed")
-
-# Who sees and steers every case; agents see their own and their queues'; handlers their department's.
-ALL_CASES_ROLES = ("admin", "team_leader", "supervisor", "complaint_head", "manager", "callback_specialist")
-DISPATCH_ROLES = ("admin", "team_leader", "supervisor", "complaint_head", "manager")
-AGENT_ROLES = ("agent_consultation", "agent_complaint")
-CREATE_ROLES = (*AGENT_ROLES, *DISPATCH_ROLES)
-CALLBACK_ROLES = ("callback_specialist", "team_leader", "supervisor", "complaint_head", "manager", "admin")
-CASE_ROLES = (*ALL_CASES_ROLES, *AGENT_ROLES, "department_handler")
-
-
-class CaseError(CallcenterError):
-    """A case operation that cannot be done as asked (bad input, missing precondition)."""
-
-
-class IllegalTransition(CaseError):
-    def __init__(self, from_status: str, to_status: str, why: str = "") -> None:
-        self.from_status, self.to_status = from_status, to_status
-        detail = f": {why}" if why else ""
-        super().__init__(f"a case cannot go from {from_status!r} to {to_status!r}{detail}")
-
-
-class CaseForbidden(CaseError):
-    """The user's role does not allow this operation on this case."""
-
-
-@dataclass(frozen=True)
-class CasePolicy:
-    """The numbers and calendar the operations need, built once from settings."""
-
-    rules: CaseRules
-    calendar: WorkCalendar
-    zone: ZoneInfo
-    region: str = "CN"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CasePolicy:
-        calendar = WorkCalendar(settings.calendar.extra_holidays, settings.calendar.extra_workdays)
-        return cls(settings.cases, calendar, settings.zone, settings.organisation.phone_region)
-
-    @property
-    def category_codes(self) -> tuple[str, ...]:
-        return tuple(category.code for category in self.rules.categories)
+__all__ = [
+    "AGENT_ROLES",
+    "ALL_CASES_ROLES",
+    "CALLBACK_ROLES",
+    "CASE_ROLES",
+    "CREATE_ROLES",
+    "DISPATCH_ROLES",
+    "END_OF_DAY",
+    "TRANSITIONS",
+    "AttachmentStore",
+    "CaseError",
+    "CaseForbidden",
+    "CasePolicy",
+    "IllegalTransition",
+    "NewCase",
+    "SweepResult",
+    "add_attachment",
+    "allowed_actions",
+    "assign",
+    "audit_reply",
+    "can_view",
+    "check_transition",
+    "classify",
+    "close",
+    "complaint_callback_key",
+    "complete_callback",
+    "decide_solution",
+    "end_of_day",
+    "escalate",
+    "extend_deadline",
+    "first_reply_due",
+    "format_number",
+    "get_case",
+    "link_call",
+    "mark_notice_read",
+    "next_escalation",
+    "number_prefix",
+    "promise_reply",
+    "record_first_reply",
+    "redispatch",
+    "register_case",
+    "reopen",
+    "resolution_due",
+    "send_reply",
+    "set_follow_up",
+    "sign_off",
+    "submit_solution",
+    "sweep",
+    "unread_notices",
+]
 
 
 @dataclass
@@ -129,171 +134,6 @@ class NewCase:
     agent_id: int | None = None
     queue_name: str | None = None
     call_ids: list[int] = field(default_factory=list)
-
-
-# --- pure rules ------------------------------------------------------------------------------------
-
-
-def check_transition(from_status: str, to_status: str) -> None:
-    """Raise :class:`IllegalTransition` unless ``from_status → to_status`` is an edge of the graph."""
-    if to_status not in TRANSITIONS.get(from_status, frozenset()):
-        raise IllegalTransition(from_status, to_status)
-
-
-def first_reply_due(registered_at: datetime, urgency: str, rules: CaseRules) -> datetime:
-    hours = rules.major_reply_hours if urgency == "major" else rules.first_reply_hours
-    return registered_at + timedelta(hours=hours)
-
-
-def end_of_day(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, END_OF_DAY, tzinfo=zone)
-
-
-def resolution_due(registered_at: datetime, complexity: str, policy: CasePolicy) -> datetime:
-    """End of the n-th working day after the registration day (in the organisation's zone)."""
-    days = policy.rules.complex_days if complexity == "complex" else policy.rules.ordinary_days
-    registered_day = registered_at.astimezone(policy.zone).date()
-    return end_of_day(policy.calendar.add_working_days(registered_day, days), policy.zone)
-
-
-def number_prefix(registered_at: datetime, zone: ZoneInfo) -> str:
-    return f"{NUMBER_PREFIX}-{registered_at.astimezone(zone):%Y%m%d}-"
-
-
-def format_number(prefix: str, sequence: int) -> str:
-    return f"{prefix}{sequence:04d}"
-
-
-def next_escalation(level: str) -> str | None:
-    index = ESCALATION_LEVELS.index(level)
-    return ESCALATION_LEVELS[index + 1] if index + 1 < len(ESCALATION_LEVELS) else None
-
-
-# --- who may do what -------------------------------------------------------------------------------
-
-
-def _in_department(user: User, case: Case) -> bool:
-    return (
-        user.has_role("department_handler") and bool(case.department) and user.department == case.department
-    )
-
-
-def _is_department_head(user: User, case: Case) -> bool:
-    return _in_department(user, case) and user.is_department_head
-
-
-def _is_own(user: User, case: Case) -> bool:
-    """The agent took the case, created it, or owns it."""
-    if user.id in (case.created_by_id, case.owner_id):
-        return True
-    return case.agent is not None and case.agent.user_id == user.id
-
-
-def _agent_queue_names(user: User) -> set[str]:
-    return {queue.name for queue in user.agent.queues} if user.agent is not None else set()
-
-
-def can_view(user: User, case: Case) -> bool:
-    if user.has_role(*ALL_CASES_ROLES) or _in_department(user, case):
-        return True
-    if user.has_role(*AGENT_ROLES):
-        return _is_own(user, case) or (case.queue_name in _agent_queue_names(user))
-    return False
-
-
-def _intake(user: User, case: Case) -> bool:
-    """Registers, classifies and assigns: dispatchers, and the agent on their own case."""
-    return user.has_role(*DISPATCH_ROLES) or (user.has_role(*AGENT_ROLES) and _is_own(user, case))
-
-
-def _audit_passed(case: Case) -> bool:
-    """A reply audit passed since the solution was last approved."""
-    passed = False
-    for event in case.history:
-        if event.kind == "status" and event.to_status == "solution_approved":
-            passed = False
-        elif event.kind == "reply_audit":
-            passed = bool(event.data.get("passed"))
-    return passed
-
-
-def allowed_actions(user: User, case: Case) -> frozenset[str]:
-    """The operations ``user`` may perform on ``case`` now (its state and the user's roles)."""
-    if not can_view(user, case):
-        return frozenset()
-    status, actions = case.status, set()
-    handler = _in_department(user, case)
-    intake = _intake(user, case)
-    rules: list[tuple[str, bool]] = [
-        ("classify", status == "registered" and intake),
-        ("assign", status in ("classified", "reopened") and intake),
-        ("sign_off", status in ("assigned", "reopened") and handler and case.signed_off_at is None),
-        ("redispatch", status in ("assigned", "in_progress", "reopened") and (handler or intake)),
-        ("submit_solution", status == "in_progress" and handler),
-        ("approve_solution", status == "solution_pending_approval" and _is_department_head(user, case)),
-        ("audit_reply", status == "solution_approved" and (handler or user.has_role("complaint_head"))),
-        ("send_reply", status == "solution_approved" and (handler or intake) and _audit_passed(case)),
-        ("complete_callback", status == "customer_replied" and user.has_role(*CALLBACK_ROLES)),
-        ("close", _closable(case) and (intake or user.has_role("callback_specialist"))),
-        (
-            "reopen",
-            status in ("customer_replied", "callback_done", "closed") and user.has_role(*DISPATCH_ROLES),
-        ),
-        ("escalate", next_escalation(case.escalation_level) is not None and status != "closed"),
-        ("extend", status != "closed" and user.has_role("complaint_head")),
-        ("follow_up", status != "closed" and (intake or handler or user.has_role(*CALLBACK_ROLES))),
-        ("promise", status != "closed" and (intake or handler)),
-        ("first_reply", case.first_replied_at is None and status != "closed" and (intake or handler)),
-        ("attach", status != "closed"),
-        ("link_call", status != "closed" and intake),
-    ]
-    actions = {name for name, allowed in rules if allowed}
-    return frozenset(actions)
-
-
-def _closable(case: Case) -> bool:
-    if case.status == "callback_done":
-        return True
-    return case.status == "customer_replied" and case.case_type != "complaint"
-
-
-def _require(user: User, case: Case, action: str) -> None:
-    if action not in allowed_actions(user, case):
-        raise CaseForbidden(f"{user.username} may not {action} case {case.number} ({case.status})")
-
-
-# --- history ---------------------------------------------------------------------------------------
-
-
-def _event(
-    case: Case,
-    kind: str,
-    user: User | None,
-    now: datetime,
-    *,
-    reason: str = "",
-    data: dict[str, Any] | None = None,
-    from_status: str | None = None,
-    to_status: str | None = None,
-) -> CaseEvent:
-    event = CaseEvent(
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
-        user_id=user.id if user is not None else None,
-        reason=reason,
-        data=data or {},
-        at=now,
-    )
-    case.history.append(event)
-    case.updated_at = now
-    return event
-
-
-def _move(case: Case, to_status: str, user: User, now: datetime, *, reason: str = "", **data: Any) -> None:
-    check_transition(case.status, to_status)
-    from_status, case.status = case.status, to_status
-    _event(case, "status", user, now, reason=reason, data=data, from_status=from_status, to_status=to_status)
 
 
 def _audit(
@@ -368,7 +208,7 @@ def register_case(session: Session, new: NewCase, *, user: User, policy: CasePol
         case.caller_id = found.id if found is not None else None
     for call_id in new.call_ids:
         _link(session, case, call_id)
-    _event(case, "status", user, now, to_status="registered", data={"channel": new.channel})
+    add_event(case, "status", user, now, to_status="registered", data={"channel": new.channel})
     _insert_numbered(session, case, policy.zone)
     _flag_repeat(session, case, policy.rules, user, now)
     if case.urgency == "major":
@@ -426,9 +266,9 @@ def _link(session: Session, case: Case, call_id: int) -> Call:
 def link_call(session: Session, case_id: int, call_id: int, *, user: User, now: datetime) -> Case:
     """Link another call (and so its recordings) to the case."""
     case = get_case(session, case_id)
-    _require(user, case, "link_call")
+    require(user, case, "link_call")
     _link(session, case, call_id)
-    _event(case, "call_linked", user, now, data={"call_id": call_id})
+    add_event(case, "call_linked", user, now, data={"call_id": call_id})
     return case
 
 
@@ -461,7 +301,7 @@ def _flag_repeat(session: Session, case: Case, rules: CaseRules, user: User | No
     if previous is None:
         return
     case.is_repeat, case.repeat_of_id = True, previous.id
-    _event(case, "repeat_flagged", user, now, data={"repeat_of": previous.number})
+    add_event(case, "repeat_flagged", user, now, data={"repeat_of": previous.number})
 
 
 def _notify_managers(session: Session, case: Case, now: datetime) -> None:
@@ -527,7 +367,7 @@ def classify(
 ) -> Case:
     """registered → classified; complexity fixes the resolution deadline (unless already extended)."""
     case = get_case(session, case_id)
-    _require(user, case, "classify")
+    require(user, case, "classify")
     if category not in policy.category_codes or complexity not in COMPLEXITIES or urgency not in URGENCIES:
         raise CaseError("unknown category, complexity or urgency")
     was_major = case.urgency == "major"
@@ -535,7 +375,7 @@ def classify(
     if not any(event.kind == "extended" for event in case.history):
         case.resolution_due_at = resolution_due(case.registered_at, complexity, policy)
     case.first_reply_due_at = first_reply_due(case.registered_at, urgency, policy.rules)
-    _move(case, "classified", user, now, category=category, complexity=complexity, urgency=urgency)
+    move(case, "classified", user, now, category=category, complexity=complexity, urgency=urgency)
     _flag_repeat(session, case, policy.rules, user, now)
     if urgency == "major" and not was_major:
         _notify_managers(session, case, now)
@@ -559,21 +399,21 @@ def assign(
 ) -> Case:
     """classified/reopened → assigned to a department (and optionally an owner there)."""
     case = get_case(session, case_id)
-    _require(user, case, "assign")
+    require(user, case, "assign")
     _known_department(department, departments)
     case.department, case.signed_off_at = department, None
     if owner_id is not None:
         case.owner_id = get_user(session, owner_id).id
-    _move(case, "assigned", user, now, department=department)
+    move(case, "assigned", user, now, department=department)
     return case
 
 
 def sign_off(session: Session, case_id: int, *, user: User, now: datetime) -> Case:
     """签收: a handler of the receiving department takes the case; it becomes theirs, in progress."""
     case = get_case(session, case_id)
-    _require(user, case, "sign_off")
+    require(user, case, "sign_off")
     case.signed_off_at, case.owner_id = now, user.id
-    _move(case, "in_progress", user, now, department=case.department)
+    move(case, "in_progress", user, now, department=case.department)
     return case
 
 
@@ -589,7 +429,7 @@ def redispatch(
 ) -> Case:
     """转派 to another department: reason required, counted; the new department signs off again."""
     case = get_case(session, case_id)
-    _require(user, case, "redispatch")
+    require(user, case, "redispatch")
     _known_department(department, departments)
     if not reason.strip():
         raise CaseError("a re-dispatch needs a reason")
@@ -599,9 +439,9 @@ def redispatch(
     case.department, case.signed_off_at, case.owner_id = department, None, None
     case.redispatch_count += 1
     data = {"from_department": old, "to_department": department, "count": case.redispatch_count}
-    _event(case, "redispatched", user, now, reason=reason.strip(), data=data)
+    add_event(case, "redispatched", user, now, reason=reason.strip(), data=data)
     if case.status != "assigned":
-        _move(case, "assigned", user, now, reason=reason.strip(), department=department)
+        move(case, "assigned", user, now, reason=reason.strip(), department=department)
     return case
 
 
@@ -609,13 +449,13 @@ def submit_solution(
     session: Session, case_id: int, *, solution: str, remedy: str, user: User, now: datetime
 ) -> Case:
     case = get_case(session, case_id)
-    _require(user, case, "submit_solution")
+    require(user, case, "submit_solution")
     if not solution.strip():
         raise CaseError("the solution is empty")
     if remedy not in REMEDIES:
         raise CaseError(f"unknown remedy {remedy!r}")
     case.solution, case.remedy = solution.strip(), remedy
-    _move(case, "solution_pending_approval", user, now, remedy=remedy)
+    move(case, "solution_pending_approval", user, now, remedy=remedy)
     return case
 
 
@@ -624,13 +464,13 @@ def decide_solution(
 ) -> Case:
     """Only the head of the owning department approves (C27); a rejection sends the case back."""
     case = get_case(session, case_id)
-    _require(user, case, "approve_solution")
+    require(user, case, "approve_solution")
     if approve:
-        _move(case, "solution_approved", user, now, reason=note.strip(), approved_by=user.username)
+        move(case, "solution_approved", user, now, reason=note.strip(), approved_by=user.username)
     else:
         if not note.strip():
             raise CaseError("a rejection needs a reason")
-        _move(case, "in_progress", user, now, reason=note.strip(), rejected_by=user.username)
+        move(case, "in_progress", user, now, reason=note.strip(), rejected_by=user.username)
     return case
 
 
@@ -639,10 +479,10 @@ def audit_reply(
 ) -> Case:
     """审核: a reviewer checks the reply before it goes to the customer; only a pass lets it go."""
     case = get_case(session, case_id)
-    _require(user, case, "audit_reply")
+    require(user, case, "audit_reply")
     if not passed and not note.strip():
         raise CaseError("a failed audit needs a reason")
-    _event(case, "reply_audit", user, now, reason=note.strip(), data={"passed": passed})
+    add_event(case, "reply_audit", user, now, reason=note.strip(), data={"passed": passed})
     return case
 
 
@@ -651,15 +491,15 @@ def send_reply(
 ) -> Case:
     """solution_approved → customer_replied; a complaint gets its complaint callback task."""
     case = get_case(session, case_id)
-    if case.status == "solution_approved" and not _audit_passed(case) and can_view(user, case):
+    if case.status == "solution_approved" and not audit_passed(case) and can_view(user, case):
         raise CaseError("the reply has not passed its audit")
-    _require(user, case, "send_reply")
+    require(user, case, "send_reply")
     if not result.strip():
         raise CaseError("the reply is empty")
     case.result = result.strip()
     if case.first_replied_at is None:
         case.first_replied_at = now
-    _move(case, "customer_replied", user, now)
+    move(case, "customer_replied", user, now)
     if case.case_type == "complaint":
         _complaint_callback(session, case, policy.rules, now)
     return case
@@ -719,7 +559,7 @@ def complete_callback(
     finish the callback task and move customer_replied → callback_done. A dissatisfied answer puts
     the case on the dissatisfied list (follow-up ``dissatisfied_with_result``)."""
     case = get_case(session, case_id)
-    _require(user, case, "complete_callback")
+    require(user, case, "complete_callback")
     if not 1 <= satisfaction <= 5:
         raise CaseError("satisfaction is 1–5")
     if not outcome.strip():
@@ -729,8 +569,8 @@ def complete_callback(
     if satisfaction < threshold:
         case.follow_up, case.follow_up_date = "dissatisfied_with_result", None
     data = {"outcome": outcome.strip(), "satisfaction": satisfaction}
-    _event(case, "callback_recorded", user, now, data=data)
-    _move(case, "callback_done", user, now)
+    add_event(case, "callback_recorded", user, now, data=data)
+    move(case, "callback_done", user, now)
     task = session.execute(
         select(CallbackTask).where(CallbackTask.key == complaint_callback_key(case.id))
     ).scalar_one_or_none()
@@ -745,30 +585,30 @@ def close(session: Session, case_id: int, *, user: User, now: datetime, note: st
         raise IllegalTransition(case.status, "closed", "the complaint callback is not recorded yet")
     if case.status in TRANSITIONS and "closed" not in TRANSITIONS[case.status]:
         raise IllegalTransition(case.status, "closed")
-    _require(user, case, "close")
+    require(user, case, "close")
     case.closed_at = now
-    _move(case, "closed", user, now, reason=note.strip())
+    move(case, "closed", user, now, reason=note.strip())
     return case
 
 
 def reopen(session: Session, case_id: int, *, reason: str, user: User, now: datetime) -> Case:
     case = get_case(session, case_id)
-    _require(user, case, "reopen")
+    require(user, case, "reopen")
     if not reason.strip():
         raise CaseError("reopening needs a reason")
     case.closed_at, case.signed_off_at = None, None
-    _move(case, "reopened", user, now, reason=reason.strip())
+    move(case, "reopened", user, now, reason=reason.strip())
     return case
 
 
 def escalate(session: Session, case_id: int, *, reason: str, user: User, now: datetime) -> Case:
     """One level up: agent → team leader → supervisor → manager, by hand, in any open state."""
     case = get_case(session, case_id)
-    _require(user, case, "escalate")
+    require(user, case, "escalate")
     target = next_escalation(case.escalation_level)
     assert target is not None  # allowed_actions refuses at the top
     old, case.escalation_level = case.escalation_level, target
-    _event(case, "escalated", user, now, reason=reason.strip(), data={"from": old, "to": target})
+    add_event(case, "escalated", user, now, reason=reason.strip(), data={"from": old, "to": target})
     return case
 
 
@@ -781,7 +621,7 @@ def extend_deadline(
     case = get_case(session, case_id)
     if not user.has_role("complaint_head"):
         raise CaseForbidden(f"{user.username} is not the complaint-department head")
-    _require(user, case, "extend")
+    require(user, case, "extend")
     if not reason.strip():
         raise CaseError("an extension needs a reason")
     if new_due <= case.resolution_due_at:
@@ -791,7 +631,7 @@ def extend_deadline(
     if case.delayed and new_due > now:
         case.delayed = False
     data = {"old_due": old.isoformat(), "new_due": new_due.isoformat(), "approver": user.username}
-    _event(case, "extended", user, now, reason=reason.strip(), data=data)
+    add_event(case, "extended", user, now, reason=reason.strip(), data=data)
     _audit(session, user, now, "case.extend", case, reason.strip(), **data)
     return case
 
@@ -806,7 +646,7 @@ def set_follow_up(
     now: datetime,
 ) -> Case:
     case = get_case(session, case_id)
-    _require(user, case, "follow_up")
+    require(user, case, "follow_up")
     if follow_up is not None and follow_up not in FOLLOW_UPS:
         raise CaseError(f"unknown follow-up {follow_up!r}")
     if follow_up == "resolve_in_n_days" and follow_up_date is None:
@@ -814,7 +654,7 @@ def set_follow_up(
     case.follow_up = follow_up
     case.follow_up_date = follow_up_date if follow_up == "resolve_in_n_days" else None
     day = case.follow_up_date.isoformat() if case.follow_up_date else None
-    _event(case, "follow_up", user, now, data={"follow_up": follow_up, "date": day})
+    add_event(case, "follow_up", user, now, data={"follow_up": follow_up, "date": day})
     return case
 
 
@@ -826,22 +666,22 @@ def promise_reply(session: Session, case_id: int, *, at: datetime, user: User, n
     """The customer was promised a reply at ``at`` (B17): a ``promised_reply`` callback task due then;
     the sweep warns the owner before it."""
     case = get_case(session, case_id)
-    _require(user, case, "promise")
+    require(user, case, "promise")
     if at <= now:
         raise CaseError("a promised reply time must be in the future")
     case.promised_reply_at = at
     _callback_task(session, case, key=promise_key(case.id, at), kind="promised_reply", due_at=at, now=now)
-    _event(case, "promised_reply", user, now, data={"at": at.isoformat()})
+    add_event(case, "promised_reply", user, now, data={"at": at.isoformat()})
     return case
 
 
 def record_first_reply(session: Session, case_id: int, *, note: str, user: User, now: datetime) -> Case:
     """The customer heard from us (C23's first reply), before the final answer."""
     case = get_case(session, case_id)
-    _require(user, case, "first_reply")
+    require(user, case, "first_reply")
     case.first_replied_at = now
     late = now > case.first_reply_due_at
-    _event(case, "first_reply", user, now, reason=note.strip(), data={"late": late})
+    add_event(case, "first_reply", user, now, reason=note.strip(), data={"late": late})
     return case
 
 
@@ -857,7 +697,7 @@ def add_attachment(
     now: datetime,
 ) -> CaseAttachment:
     case = get_case(session, case_id)
-    _require(user, case, "attach")
+    require(user, case, "attach")
     if len(content) > store.max_bytes:
         raise CaseError(f"the file is larger than {store.max_bytes // 1_000_000} MB")
     if not content:
@@ -874,7 +714,7 @@ def add_attachment(
         created_at=now,
     )
     case.attachments.append(attachment)
-    _event(case, "attachment", user, now, data={"filename": attachment.filename, "sha256": digest})
+    add_event(case, "attachment", user, now, data={"filename": attachment.filename, "sha256": digest})
     session.flush()
     return attachment
 
@@ -906,100 +746,3 @@ class AttachmentStore:
         if "/" not in uri or ".." in uri or uri.startswith("/"):
             raise NotFound(uri)
         return self.root / uri
-
-
-# --- the SLA sweep ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    delayed: int = 0
-    first_reply_overdue: int = 0
-    warnings: int = 0
-
-
-def sweep(session: Session, *, policy: CasePolicy, now: datetime) -> SweepResult:
-    """Mark overdue cases ``delayed``, note first replies that are late, and warn owners of promised
-    replies coming due. Run every minute; running it twice changes nothing the second time."""
-    delayed = _mark_delayed(session, now)
-    first = _mark_first_reply_overdue(session, now)
-    warnings = _warn_promises(session, policy.rules, now)
-    return SweepResult(delayed, first, warnings)
-
-
-def _mark_delayed(session: Session, now: datetime) -> int:
-    query = select(Case).where(Case.status != "closed", Case.delayed.is_(False), Case.resolution_due_at < now)
-    cases = list(session.execute(query).scalars())
-    for case in cases:
-        case.delayed = True
-        _event(case, "overdue", None, now, data={"due": case.resolution_due_at.isoformat()})
-    return len(cases)
-
-
-def _mark_first_reply_overdue(session: Session, now: datetime) -> int:
-    noted = exists().where(CaseEvent.case_id == Case.id, CaseEvent.kind == "first_reply_overdue")
-    query = select(Case).where(
-        Case.status != "closed",
-        Case.first_replied_at.is_(None),
-        Case.first_reply_due_at < now,
-        ~noted,
-    )
-    cases = list(session.execute(query).scalars())
-    for case in cases:
-        _event(case, "first_reply_overdue", None, now, data={"due": case.first_reply_due_at.isoformat()})
-    return len(cases)
-
-
-def _warn_promises(session: Session, rules: CaseRules, now: datetime) -> int:
-    """A notice to the case's owner once a promised reply is less than the warning time away."""
-    horizon = now + timedelta(minutes=rules.promise_warning_minutes)
-    query = select(CallbackTask).where(
-        CallbackTask.kind == "promised_reply",
-        CallbackTask.status.in_(("pending", "unreachable")),
-        CallbackTask.due_at <= horizon,
-        CallbackTask.due_at > now,
-    )
-    rows = []
-    for task in session.execute(query).scalars():
-        case = session.get(Case, int(task.data.get("case_id") or 0))
-        user_id = case.owner_id or case.created_by_id if case is not None else None
-        if case is None or user_id is None or case.status == "closed":
-            continue
-        rows.append(
-            {
-                "key": f"{task.key}:warning",
-                "user_id": user_id,
-                "kind": "promise_due_soon",
-                "case_id": case.id,
-                "data": {"number": case.number},
-                "due_at": task.due_at,
-                "created_at": now,
-                "read_at": None,
-            }
-        )
-    if not rows:
-        return 0
-    keys = [row["key"] for row in rows]
-    known = set(session.execute(select(Notice.key).where(Notice.key.in_(keys))).scalars())
-    insert_ignoring_duplicates(session, Notice, rows, ["key"])
-    return len(set(keys) - known)
-
-
-# --- notices ---------------------------------------------------------------------------------------
-
-
-def unread_notices(session: Session, user_id: int) -> list[Notice]:
-    query = (
-        select(Notice)
-        .where(Notice.user_id == user_id, Notice.read_at.is_(None))
-        .order_by(Notice.created_at.desc(), Notice.id.desc())
-    )
-    return list(session.execute(query).scalars())
-
-
-def mark_notice_read(session: Session, notice_id: int, *, user_id: int, now: datetime) -> None:
-    notice = session.get(Notice, notice_id)
-    if notice is None or notice.user_id != user_id:
-        raise NotFound(f"notice {notice_id}")
-    if notice.read_at is None:
-        notice.read_at = now
