@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.models import Case, CaseEvent, Notice, User
+from callcenter.phone import mask
 from callcenter.services import cases
 from web import case_labels
 from web.labels import label
@@ -121,8 +122,6 @@ def reveals_numbers(viewer: User, case: Case) -> bool:
 
 
 def _phone(case: Case, display: Display) -> str:
-    from callcenter.phone import mask  # noqa: PLC0415 - one import site for the mask rule
-
     number = case.contact_e164 or ""
     return number if display.reveal_numbers else mask(number, display.region)
 

@@ -32,6 +32,7 @@ from callcenter.models.case import (
 )
 from callcenter.models.user import UserRole
 from callcenter.phone import normalise
+from callcenter.services.callers import find_caller
 from callcenter.services.case_rules import (
     AGENT_ROLES,
     ALL_CASES_ROLES,
@@ -202,8 +203,6 @@ def register_case(session: Session, new: NewCase, *, user: User, policy: CasePol
         updated_at=now,
     )
     if case.caller_id is None and case.contact_e164:
-        from callcenter.services.callers import find_caller  # noqa: PLC0415 - keeps imports one-way
-
         found = find_caller(session, case.contact_e164)
         case.caller_id = found.id if found is not None else None
     for call_id in new.call_ids:
