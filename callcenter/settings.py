@@ -210,6 +210,46 @@ class CallerRules(Section):
     frequent_window_days: int = Field(default=7, ge=1)
 
 
+class CaseCategory(Section):
+    """One top-level case category (configurable taxonomy, REQUIREMENTS C22)."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    name_zh: str
+    name_en: str
+
+
+DEFAULT_CASE_CATEGORIES: tuple[CaseCategory, ...] = (
+    CaseCategory(code="service_attitude", name_zh="服务态度", name_en="Service attitude"),
+    CaseCategory(code="service_quality", name_zh="服务质量", name_en="Service quality"),
+    CaseCategory(code="product", name_zh="产品问题", name_en="Product"),
+    CaseCategory(code="after_sales", name_zh="售后服务", name_en="After-sales service"),
+    CaseCategory(code="other", name_zh="其他", name_en="Other"),
+)
+
+
+class CaseRules(Section):
+    """Cases (工单): SLA numbers from the rulebooks and the category taxonomy (REQUIREMENTS C19–38)."""
+
+    first_reply_hours: int = Field(default=24, ge=1)
+    major_reply_hours: int = Field(default=4, ge=1)  # first reply on a `major` case (C33)
+    ordinary_days: int = Field(default=3, ge=1)  # working days to resolve an ordinary case
+    complex_days: int = Field(default=7, ge=1)
+    repeat_window_days: int = Field(default=30, ge=1)
+    promise_warning_minutes: int = Field(default=30, ge=0)
+    complaint_callback_hours: int = Field(default=24, ge=0)
+    dissatisfied_below: int = Field(default=3, ge=1, le=5)  # satisfaction under this is dissatisfied
+    attachment_max_mb: int = Field(default=20, ge=1, le=1024)
+    categories: tuple[CaseCategory, ...] = DEFAULT_CASE_CATEGORIES
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_categories(cls, value: tuple[CaseCategory, ...]) -> tuple[CaseCategory, ...]:
+        codes = [category.code for category in value]
+        if not codes or len(set(codes)) != len(codes):
+            raise ValueError("case category codes must be unique and at least one")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         frozen=True,
@@ -230,6 +270,7 @@ class Settings(BaseSettings):
     web: Web = Web()
     storage: Storage = Storage()
     callers: CallerRules = CallerRules()
+    cases: CaseRules = CaseRules()
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS
 
     @field_validator("departments")

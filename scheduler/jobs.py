@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.db import Database
+from callcenter.services import cases as case_service
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import enabled as twilio_enabled
@@ -69,6 +70,15 @@ def fetch_twilio_recordings(runtime: Runtime) -> object:
     return result
 
 
+def sweep_cases(runtime: Runtime) -> object:
+    policy = case_service.CasePolicy.from_settings(runtime.settings)
+    with runtime.db.transaction() as session:
+        result = case_service.sweep(session, policy=policy, now=runtime.clock())
+    if result.delayed or result.first_reply_overdue or result.warnings:
+        log.info("case sweep: %s", result)
+    return result
+
+
 JOBS: dict[str, JobSpec] = {
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
     "verify_recordings": JobSpec(
@@ -76,6 +86,9 @@ JOBS: dict[str, JobSpec] = {
     ),
     "fetch_twilio_recordings": JobSpec(
         fetch_twilio_recordings, 30, "download Twilio recordings into the store, verify, optionally delete"
+    ),
+    "sweep_cases": JobSpec(
+        sweep_cases, 60, "cases: mark overdue ones delayed, late first replies, warn of promised replies"
     ),
 }
 

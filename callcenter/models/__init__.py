@@ -6,6 +6,7 @@ from callcenter.models.call import Call, CallEvent, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
 from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
+from callcenter.models.notice import Notice
 from callcenter.models.user import User, UserRole
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Case",
     "CaseAttachment",
     "CaseEvent",
+    "Notice",
     "Queue",
     "Recording",
     "User",

@@ -106,6 +106,7 @@ class Case(Base):
     department: Mapped[str | None] = mapped_column(String(32))  # owning department code
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
+    queue_name: Mapped[str | None] = mapped_column(String(64))  # the queue it came in on (agents' scope)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     escalation_level: Mapped[str] = mapped_column(String(16), default="agent")
     solution: Mapped[str] = mapped_column(Text, default="")
