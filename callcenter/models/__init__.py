@@ -6,6 +6,7 @@ from callcenter.models.call import Call, CallEvent, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
 from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
+from callcenter.models.login_throttle import LoginThrottle
 from callcenter.models.user import User, UserRole
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Case",
     "CaseAttachment",
     "CaseEvent",
+    "LoginThrottle",
     "Queue",
     "Recording",
     "User",
