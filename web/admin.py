@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
+from wtforms import SelectChoice
 
 from callcenter.services import admin, staffing
 from callcenter.services.admin import AccountFields, Actor, AdminError
@@ -71,8 +72,8 @@ def apply(form: FlaskForm, change: Callable[[Session], object]) -> bool:
 
 
 def _department_choices(form: AccountForm) -> None:
-    form.department.choices = [("", _("None"))] + [
-        (code, department_name(code)) for code in department_codes()
+    form.department.choices = [SelectChoice("", _("None"))] + [
+        SelectChoice(code, department_name(code)) for code in department_codes()
     ]
 
 
@@ -266,7 +267,7 @@ def audit() -> ResponseReturnValue:
 def _agent_choices(form: AgentForm, agent_id: int | None) -> None:
     with reading() as session:
         form.queue_ids.choices = [
-            (
+            SelectChoice(
                 queue.id,
                 queue.title_zh
                 if current_locale() == "zh" and queue.title_zh
@@ -275,8 +276,8 @@ def _agent_choices(form: AgentForm, agent_id: int | None) -> None:
             for queue in staffing.list_queues(session)
         ]
         accounts = admin.list_accounts(session)
-        form.user_id.choices = [("", _("None"))] + [
-            (str(user.id), f"{user.username} ({user.display_name})")
+        form.user_id.choices = [SelectChoice("", _("None"))] + [
+            SelectChoice(str(user.id), f"{user.username} ({user.display_name})")
             for user in accounts
             if user.agent is None or user.agent.id == agent_id
         ]
@@ -356,7 +357,9 @@ def edit_agent(agent_id: int | None) -> ResponseReturnValue:
 
 def _queue_choices(form: QueueForm) -> None:
     with reading() as session:
-        form.agent_ids.choices = [(agent.id, agent.name) for agent in staffing.list_agents(session)]
+        form.agent_ids.choices = [
+            SelectChoice(agent.id, agent.name) for agent in staffing.list_agents(session)
+        ]
 
 
 def _queue_fields(form: QueueForm) -> QueueFields:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -32,7 +32,11 @@ SKILL_LABELS: Mapping[str, LazyString] = {
     "mid": _l("Intermediate"),
     "senior": _l("Senior"),
 }
-LOCALE_CHOICES = [("", _l("Organisation default")), ("zh", "中文"), ("en", "English")]
+LOCALE_CHOICES = [
+    SelectChoice("", _l("Organisation default")),
+    SelectChoice("zh", "中文"),
+    SelectChoice("en", "English"),
+]
 
 # Messages of AdminError codes; (field, code) first, then the code alone.
 MESSAGES: Mapping[tuple[str, str] | str, LazyString] = {
@@ -84,7 +88,7 @@ def optional_text(value: str | None) -> str | None:
 
 class AccountForm(FlaskForm):  # type: ignore[misc]
     display_name = StringField(_l("Display name"), validators=[DataRequired(), Length(max=64)])
-    roles = CheckboxesField(_l("Roles"), choices=[(role, ROLE_LABELS[role]) for role in ROLES])
+    roles = CheckboxesField(_l("Roles"), choices=[SelectChoice(role, ROLE_LABELS[role]) for role in ROLES])
     department = SelectField(_l("Department"), choices=[], default="")
     is_department_head = BooleanField(_l("Head of the department (approves solutions)"))
     locale = SelectField(_l("Language"), choices=LOCALE_CHOICES, default="")
@@ -111,7 +115,7 @@ class AgentForm(FlaskForm):  # type: ignore[misc]
     extension = StringField(_l("Extension (Asterisk interface)"), validators=[Optional(), Length(max=32)])
     twilio_identity = StringField(_l("Twilio Client identity"), validators=[Optional(), Length(max=64)])
     skill_level = SelectField(
-        _l("Skill level"), choices=[(level, SKILL_LABELS[level]) for level in SKILL_LEVELS]
+        _l("Skill level"), choices=[SelectChoice(level, SKILL_LABELS[level]) for level in SKILL_LEVELS]
     )
     team = StringField(_l("Team"), validators=[Optional(), Length(max=64)])
     queue_ids = CheckboxesField(_l("Queues"), coerce=int, choices=[])

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
-from wtforms import DateField, Form, SelectField, StringField
+from wtforms import DateField, Form, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from callcenter.models import Agent, Call
@@ -38,6 +38,7 @@ CALL_LOG_ROLES = (
 )
 # Query arguments that are not part of a search.
 NOT_FILTERS = frozenset({"before", "lang"})
+WTFORMS_LOCALES = {"zh": "zh", "en": "en"}
 
 bp = Blueprint("calls", __name__)
 
@@ -71,15 +72,20 @@ def _id_or_empty(field: SelectField) -> None:
 
 
 def search_form() -> CallSearchForm:
-    form = CallSearchForm(request.args)
-    any_value = [("", _("Any"))]
-    form.disposition.choices = any_value + [(code, str(text)) for code, text in labels.DISPOSITIONS.items()]
-    form.direction.choices = any_value + [(code, str(text)) for code, text in labels.DIRECTIONS.items()]
+    # WTForms' own messages ("not a valid date") in the page's language, as Flask-WTF does for its forms.
+    form = CallSearchForm(request.args, meta={"locales": [WTFORMS_LOCALES.get(current_locale(), "en")]})
+    any_value = [SelectChoice("", _("Any"))]
+    form.disposition.choices = any_value + [
+        SelectChoice(code, str(text)) for code, text in labels.DISPOSITIONS.items()
+    ]
+    form.direction.choices = any_value + [
+        SelectChoice(code, str(text)) for code, text in labels.DIRECTIONS.items()
+    ]
     with reading() as session:
         queues = call_search.queue_choices(session, current_locale())
         agents = call_search.agent_choices(session)
-    form.queue.choices = any_value + [(str(choice.id), choice.label) for choice in queues]
-    form.agent.choices = any_value + [(str(choice.id), choice.label) for choice in agents]
+    form.queue.choices = any_value + [SelectChoice(str(choice.id), choice.label) for choice in queues]
+    form.agent.choices = any_value + [SelectChoice(str(choice.id), choice.label) for choice in agents]
     return form
 
 
