@@ -1,10 +1,11 @@
 """Searching the call log: by number, caller name, date range, queue, agent, disposition, direction.
 
 Results come newest first (start time, then id) a page at a time with keyset paging (``before_id``),
-like the unfiltered log. Each filter has an index that ends in ``started_at`` or is selective on its own
-(``ix_call_from_e164``, ``ix_call_to_e164``, ``ix_call_caller_started``, ``ix_call_agent_started``,
-``ix_call_queue_started``), so a page costs about the same whatever the table's size. A partial number
-cannot use an index (it is a substring): it scans the date range newest first and stops at a page.
+like the unfiltered log. Each filter has an index that starts with it and ends in ``started_at``
+(``ix_call_caller_started`` for numbers, ``ix_call_agent_started``, ``ix_call_queue_started``,
+``ix_call_started_at`` for dates), so a page costs about the same whatever the table's size
+(bench/call_search.py measures it). A name also matches the name the network sent, which no index
+covers: that search reads the log newest first until a page is full.
 
 Who may search how is the web's decision (a partial number reveals hidden digits, so only roles with a
 need to know may use one); this module only does what it is asked.
@@ -25,6 +26,8 @@ from callcenter.phone import normalise
 
 SEPARATORS = re.compile(r"[\s().\-/]")
 MIN_PARTIAL_DIGITS = 3
+# A partial number matching more customers than this is searched in the calls instead (see below).
+MAX_CALLERS = 500
 
 
 @dataclass(frozen=True)
@@ -83,17 +86,27 @@ def day_range(
     return start, end
 
 
-def _number_condition(pattern: NumberPattern) -> ColumnElement[bool]:
+def _number_condition(session: Session, pattern: NumberPattern) -> ColumnElement[bool]:
+    """Numbers are found through the caller archive, which has one row per valid number (the
+    customer's: the caller inbound, the callee outbound) and is far smaller than the call table; the
+    calls then come from ``ix_call_caller_started`` in the log's order. A partial number matching
+    very many customers (``138``) is instead looked for in the calls themselves, newest first: with so
+    many matches a page fills after a short scan."""
     if pattern.exact is not None:
-        return or_(Call.from_e164 == pattern.exact, Call.to_e164 == pattern.exact)
-    digits = pattern.digits or ""
-    return or_(Call.from_e164.contains(digits), Call.to_e164.contains(digits), Call.from_raw.contains(digits))
+        query = select(Caller.id).where(Caller.e164 == pattern.exact)
+    else:
+        query = select(Caller.id).where(Caller.e164.contains(pattern.digits or "")).limit(MAX_CALLERS + 1)
+    caller_ids = list(session.execute(query).scalars())
+    if pattern.digits and len(caller_ids) > MAX_CALLERS:
+        return or_(Call.from_e164.contains(pattern.digits), Call.to_e164.contains(pattern.digits))
+    return Call.caller_id.in_(caller_ids)
 
 
-def _conditions(found: CallFilter) -> list[ColumnElement[bool]]:
+def conditions(session: Session, found: CallFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of ``found`` (the number is resolved against the caller archive here)."""
     conditions: list[ColumnElement[bool]] = []
     if found.number is not None:
-        conditions.append(_number_condition(found.number))
+        conditions.append(_number_condition(session, found.number))
     if found.name:
         by_archive = select(Caller.id).where(Caller.name.icontains(found.name, autoescape=True))
         conditions.append(
@@ -130,7 +143,7 @@ def search_calls(
     """Calls matching ``found``, newest first, ``limit`` at a time after the call ``before_id``."""
     query = (
         select(Call)
-        .where(*_conditions(found))
+        .where(*conditions(session, found))
         .options(selectinload(Call.caller), selectinload(Call.queue), selectinload(Call.agent))
         .order_by(Call.started_at.desc(), Call.id.desc())
     )

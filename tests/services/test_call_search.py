@@ -16,6 +16,7 @@ from callcenter.services.call_search import (
     search_calls,
 )
 from callcenter.services.callers import ensure_caller
+from callcenter.services.calls import CallSeen, record_call
 from callcenter.settings import load_settings
 from tests.web.factories import make_call
 
@@ -108,7 +109,7 @@ def test_each_filter(db: Database, calls: dict[str, int]) -> None:
     assert ids(db, CallFilter(number=NumberPattern(exact="+8613800138000"))) == [calls["vip"]]
     assert ids(db, CallFilter(number=NumberPattern(digits="8000"))) == [calls["vip"]]
     assert ids(db, CallFilter(number=NumberPattern(digits="2161234"))) == [calls["shop"]]
-    assert ids(db, CallFilter(number=NumberPattern(digits="4008123123"))) == everything  # the called number
+    assert ids(db, CallFilter(number=NumberPattern(digits="4008123123"))) == []  # our hotline: no customer
     assert ids(db, CallFilter(name="张")) == [calls["vip"]]  # the network's name
     assert ids(db, CallFilter(name="贸易")) == [calls["shop"]]  # the archive's name
     assert ids(db, CallFilter(name="wang")) == [calls["late"]]  # any case
@@ -121,6 +122,26 @@ def test_each_filter(db: Database, calls: dict[str, int]) -> None:
     assert ids(db, CallFilter(disposition="answered")) == [calls["vip"]]
     assert ids(db, CallFilter(direction="outbound")) == [calls["vip"]]
     assert ids(db, CallFilter(direction="inbound", name="贸易")) == [calls["shop"]]
+
+
+def test_a_partial_number_of_very_many_customers_searches_the_calls(
+    db: Database, now: datetime, calls: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("callcenter.services.call_search.MAX_CALLERS", 1)  # "1" matches 3 customers
+    assert ids(db, CallFilter(number=NumberPattern(digits="1"))) == [
+        calls["late"],
+        calls["shop"],
+        calls["vip"],
+    ]
+    assert ids(db, CallFilter(number=NumberPattern(digits="150001"))) == [calls["late"]]
+
+
+def test_an_outbound_call_is_found_by_the_number_called(db: Database, now: datetime) -> None:
+    seen = CallSeen("asterisk", "9.9", now, direction="outbound", from_raw="4008123123", to_raw="13700137000")
+    with db.transaction() as session:
+        call_id = record_call(session, seen, [], region="CN", now=now).id
+    assert ids(db, CallFilter(number=NumberPattern(exact="+8613700137000"))) == [call_id]
+    assert ids(db, CallFilter(number=NumberPattern(digits="0137000"))) == [call_id]
 
 
 def test_keyset_paging_within_a_search(db: Database, now: datetime) -> None:
