@@ -62,3 +62,7 @@ bench-twilio: install
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+
+# Call-log search on 200,000 calls: one page per kind of search, with its plan (bench/call_search.py).
+bench-search: install
+	$(BIN)/python -m bench.call_search

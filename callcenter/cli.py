@@ -118,7 +118,15 @@ def create_user(
     settings = _settings(ctx)
     try:
         with _database(settings) as db, db.transaction() as session:
-            create(session, username, password, roles, now=utc_now(), display_name=display_name)
+            create(
+                session,
+                username,
+                password,
+                roles,
+                now=utc_now(),
+                display_name=display_name,
+                min_password_length=settings.accounts.min_password_length,
+            )
     except CallcenterError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created user {username} with roles {', '.join(sorted(roles))}")

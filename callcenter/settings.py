@@ -250,6 +250,23 @@ class CaseRules(Section):
         return value
 
 
+class Accounts(Section):
+    """Sign-in protection and passwords (docs/web.md, "Accounts").
+
+    ``max_failures`` failed sign-ins for one username within ``failure_window_minutes`` lock that
+    username for ``lockout_minutes``; ``max_failures_per_address`` does the same for one client
+    address (higher: a whole call centre may sit behind one office NAT). A session ends after
+    ``idle_minutes`` without a request, and in any case ``web.session_minutes`` after sign-in.
+    """
+
+    max_failures: int = Field(default=5, ge=1, le=100)
+    max_failures_per_address: int = Field(default=30, ge=1, le=10_000)
+    failure_window_minutes: int = Field(default=15, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    idle_minutes: int = Field(default=30, ge=1)
+    min_password_length: int = Field(default=8, ge=8, le=128)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         frozen=True,
@@ -271,6 +288,7 @@ class Settings(BaseSettings):
     storage: Storage = Storage()
     callers: CallerRules = CallerRules()
     cases: CaseRules = CaseRules()
+    accounts: Accounts = Accounts()
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS
 
     @field_validator("departments")

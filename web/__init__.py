@@ -14,7 +14,7 @@ from callcenter.db import Database
 from callcenter.events import LocalBus
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import build_voice, enabled
-from web import auth, calls, cases, health, twilio
+from web import admin, auth, calls, cases, health, twilio
 from web.context import WebContext, install
 from web.errors import install_error_pages
 from web.i18n import init_i18n
@@ -47,7 +47,7 @@ def create_app(
         )
     if clock is None:
         clock = utc_now
-    context = WebContext(settings=settings, db=db, bus=bus or LocalBus())
+    context = WebContext(settings=settings, db=db, bus=bus or LocalBus(), clock=clock)
     install(app, context)
     init_i18n(app, settings)
     # The login guard runs before the CSRF check: an anonymous POST is sent to the login page.
@@ -56,6 +56,7 @@ def create_app(
     _install_twilio(app, csrf, context, clock)
     app.register_blueprint(calls.bp)
     cases.install(app, clock)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(health.bp)
     install_error_pages(app)
     install_headers(app, settings)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ class WebContext:
     settings: Settings
     db: Database
     bus: LocalBus = field(default_factory=LocalBus)  # live events (screen-pops) for this process
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # aware UTC; tests fix it
 
 
 def install(app: Flask, context: WebContext) -> None:

@@ -16,8 +16,9 @@ from callcenter.models import Call, Caller, CallEvent, Recording
 from callcenter.phone import mask
 from web import labels
 
-# Roles with a need to know a caller's full number; everyone else sees it masked.
-FULL_NUMBER_ROLES = ("admin", "supervisor", "team_leader", "manager")
+# Roles with a need to know a caller's full number on a call's page (and to search by part of one);
+# everyone else sees it masked. Admins manage accounts, not calls: their role alone shows no call.
+FULL_NUMBER_ROLES = ("supervisor", "team_leader", "manager", "complaint_head")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 PATH_SEPARATOR = " → "
 
@@ -42,6 +43,8 @@ class CallRow:
     queue: str
     disposition: str
     ivr_path: str
+    direction: str = ""
+    agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ def call_row(call: Call, display: Display) -> CallRow:
         queue=queue_title(call, display),
         disposition=labels.label(labels.DISPOSITIONS, call.disposition),
         ivr_path=ivr_path(call),
+        direction=labels.label(labels.DIRECTIONS, call.direction),
+        agent=call.agent.name if call.agent is not None else "",
     )
 
 

@@ -6,6 +6,7 @@ from callcenter.models.call import Call, CallEvent, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
 from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
+from callcenter.models.login_throttle import LoginThrottle
 from callcenter.models.notice import Notice
 from callcenter.models.user import User, UserRole
 
@@ -19,6 +20,7 @@ __all__ = [
     "Case",
     "CaseAttachment",
     "CaseEvent",
+    "LoginThrottle",
     "Notice",
     "Queue",
     "Recording",

@@ -26,6 +26,11 @@ class Call(Base):
         UniqueConstraint("channel", "external_id"),
         Index("ix_call_started_at", "started_at"),
         Index("ix_call_from_e164", "from_e164"),
+        # The call log's search (services/call_search.py): each filter with the log's order.
+        Index("ix_call_to_e164", "to_e164"),
+        Index("ix_call_caller_started", "caller_id", "started_at"),
+        Index("ix_call_agent_started", "agent_id", "started_at"),
+        Index("ix_call_queue_started", "queue_id", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

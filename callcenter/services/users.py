@@ -14,12 +14,50 @@ from callcenter.models import User, UserRole
 from callcenter.models.user import ROLES
 
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
 # Checked against when the user does not exist, so both paths cost the same (no user enumeration).
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 class UserError(CallcenterError):
     pass
+
+
+class WeakPassword(UserError):
+    """The password breaks the policy; ``problems`` are codes of ``password_problems``."""
+
+    def __init__(self, problems: tuple[str, ...], min_length: int) -> None:
+        texts = {
+            "too_short": f"password must be at least {min_length} characters",
+            "too_long": f"password must be at most {MAX_PASSWORD_LENGTH} characters",
+            "same_as_username": "password must not be the username",
+        }
+        super().__init__("; ".join(texts[problem] for problem in problems))
+        self.problems = problems
+
+
+def password_problems(
+    password: str, username: str, *, min_length: int = MIN_PASSWORD_LENGTH
+) -> tuple[str, ...]:
+    """What is wrong with ``password`` for ``username``: codes ``too_short``, ``too_long`` and
+    ``same_as_username`` (compared without case or surrounding blanks: the first thing an attacker
+    tries). Empty when the password may be used. The web maps the codes to translated messages."""
+    problems = []
+    if len(password) < min_length:
+        problems.append("too_short")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        problems.append("too_long")
+    if username.strip() and password.strip().casefold() == username.strip().casefold():
+        problems.append("same_as_username")
+    return tuple(problems)
+
+
+def hash_password(password: str, username: str, *, min_length: int = MIN_PASSWORD_LENGTH) -> str:
+    """The stored hash of a password that passes the policy; raises WeakPassword otherwise."""
+    problems = password_problems(password, username, min_length=min_length)
+    if problems:
+        raise WeakPassword(problems, min_length)
+    return generate_password_hash(password)
 
 
 def create_user(
@@ -30,13 +68,14 @@ def create_user(
     *,
     now: datetime,
     display_name: str = "",
+    min_password_length: int = MIN_PASSWORD_LENGTH,
 ) -> User:
-    """Create an account; raises UserError if the name is taken, a role unknown or the password short."""
+    """Create an account; raises UserError if the name is taken, a role unknown or the password
+    breaks the policy (``password_problems``)."""
     username = username.strip()
     if not username or len(username) > 64:
         raise UserError("username must be 1 to 64 characters")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = hash_password(password, username, min_length=min_password_length)
     wanted = sorted(set(roles))
     unknown = [role for role in wanted if role not in ROLES]
     if unknown or not wanted:
@@ -48,7 +87,7 @@ def create_user(
     user = User(
         username=username,
         display_name=display_name or username,
-        password_hash=generate_password_hash(password),
+        password_hash=password_hash,
         active=True,
         created_at=now,
     )

@@ -70,7 +70,7 @@ def test_call_log_row(agent_client: FlaskClient, db: Database, now: datetime) ->
     assert "welcome → main_menu → route_complaint" in page
 
 
-@pytest.mark.parametrize("roles", [("agent_consultation",), ("admin",), ("supervisor", "manager")])
+@pytest.mark.parametrize("roles", [("agent_consultation",), ("qa",), ("supervisor", "manager")])
 def test_call_log_always_masks_numbers(
     client: FlaskClient, make_user: MakeUser, db: Database, now: datetime, roles: tuple[str, ...]
 ) -> None:
@@ -129,7 +129,7 @@ def test_call_page_shows_the_customer_archive(
     assert "投诉建议" in page  # the queue's title from the queue table
 
 
-@pytest.mark.parametrize("role", ["admin", "supervisor", "team_leader", "manager"])
+@pytest.mark.parametrize("role", ["supervisor", "team_leader", "manager", "complaint_head"])
 def test_roles_with_a_need_to_know_see_the_full_number(
     client: FlaskClient, make_user: MakeUser, db: Database, now: datetime, role: str
 ) -> None:
