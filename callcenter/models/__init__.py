@@ -6,10 +6,13 @@ from callcenter.models.call import Call, CallEvent, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
 from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
+from callcenter.models.console import AgentPresence, BusEvent, PresenceLog, ShiftHandover
 from callcenter.models.user import User, UserRole
 
 __all__ = [
     "Agent",
+    "AgentPresence",
+    "BusEvent",
     "AuditLog",
     "Call",
     "CallEvent",
@@ -18,8 +21,10 @@ __all__ = [
     "Case",
     "CaseAttachment",
     "CaseEvent",
+    "PresenceLog",
     "Queue",
     "Recording",
+    "ShiftHandover",
     "User",
     "UserRole",
     "agent_queue",
