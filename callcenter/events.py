@@ -139,6 +139,8 @@ class FanOut:
 
 
 class Relay(Protocol):
+    ready: threading.Event
+
     def start(self) -> None: ...
 
     def stop(self, timeout: float = 2.0) -> None: ...
@@ -165,6 +167,7 @@ class OutboxRelay:
         self._thread: threading.Thread | None = None
         self._last_id: int | None = None
         self._next_prune = 0.0
+        self.ready = threading.Event()  # set once the starting point is read
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
@@ -180,6 +183,7 @@ class OutboxRelay:
         with self.db.read() as session:
             if self._last_id is None:
                 self._last_id = session.execute(select(func.max(BusEvent.id))).scalar() or 0
+                self.ready.set()
                 return 0
             rows = session.execute(
                 select(BusEvent.id, BusEvent.topic, BusEvent.payload)
@@ -217,7 +221,7 @@ class RedisRelay:
         self.url, self.channel, self.target = url, channel, target
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.subscribed = threading.Event()
+        self.ready = threading.Event()  # set while subscribed
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="redis-relay", daemon=True)
@@ -237,7 +241,7 @@ class RedisRelay:
             try:
                 pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 pubsub.subscribe(self.channel)
-                self.subscribed.set()
+                self.ready.set()
                 delay = 0.5
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
@@ -245,7 +249,7 @@ class RedisRelay:
                         self._deliver(message["data"])
                 pubsub.close()
             except Exception as exc:
-                self.subscribed.clear()
+                self.ready.clear()
                 log.warning("redis relay: %s; reconnecting in %.1f s", exc, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 30.0)

@@ -12,8 +12,8 @@ from callcenter.models.user import User, UserRole
 __all__ = [
     "Agent",
     "AgentPresence",
-    "BusEvent",
     "AuditLog",
+    "BusEvent",
     "Call",
     "CallEvent",
     "CallbackTask",
