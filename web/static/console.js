@@ -48,12 +48,12 @@
     var frequent = document.getElementById("card-frequent");
     frequent.hidden = !caller.frequent;
     frequent.textContent = labels.lFrequent + " (" +
-      labels.lCalls.replace("%(n)s", caller.calls_in_window).replace("%(d)s", caller.window_days) + ")";
+      labels.lCalls.replace("{n}", caller.calls_in_window).replace("{d}", caller.window_days) + ")";
     text("card-number", caller.number);
     text("card-tier", labels["lTier" + (caller.tier || "normal").charAt(0).toUpperCase() + (caller.tier || "normal").slice(1)] || caller.tier);
     text("card-region", caller.region);
     text("card-queue", call.queue);
-    text("card-wait", call.wait_s === null || call.wait_s === undefined ? "" : call.wait_s + labels.lSeconds);
+    text("card-wait", call.wait_s === null || call.wait_s === undefined ? "" : labels.lSeconds.replace("{n}", call.wait_s));
     text("card-ivr", (call.ivr_path || []).join(" → "));
     var script = pop.script || {};
     text("card-script", labels.locale === "zh" ? script.zh : script.en);
