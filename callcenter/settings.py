@@ -250,7 +250,7 @@ class Console(Section):
     outbox_poll_s: float = Field(default=0.1, gt=0, le=10)
     outbox_keep_s: int = Field(default=600, ge=10)  # outbox rows older than this are deleted
     heartbeat_s: float = Field(default=15.0, gt=0, le=120)  # SSE comment line, keeps proxies open
-    stream_max_s: int = Field(default=300, ge=10)  # the browser reconnects (Last-Event-ID) after this
+    stream_max_s: int = Field(default=300, ge=1)  # the browser reconnects (Last-Event-ID) after this
     max_streams: int = Field(default=2000, ge=1)  # SSE connections per web process
     wrapup_window_min: int = Field(default=10, ge=1)
     wrapup_categories: tuple[str, ...] = DEFAULT_WRAPUP_CATEGORIES

@@ -125,10 +125,10 @@ def stream(
     *,
     heartbeat_s: float,
     max_s: float,
-) -> Iterator[str]:
-    """The body of one SSE response; unsubscribes when the client goes away or the time is up."""
+) -> Iterator[bytes]:
+    """The body of one SSE response (bytes, written as they come); unsubscribes when the client goes away or the time is up."""
     try:
-        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
         deadline = time.monotonic() + max_s
         while True:
             remaining = deadline - time.monotonic()
@@ -137,8 +137,8 @@ def stream(
             try:
                 event = sub.queue.get(timeout=min(heartbeat_s, remaining))
             except queue.Empty:
-                yield ": keep-alive\n\n"
+                yield b": keep-alive\n\n"
                 continue
-            yield sse(event.payload.get(EVENT_ID), "screenpop", build(event))
+            yield sse(event.payload.get(EVENT_ID), "screenpop", build(event)).encode()
     finally:
         hub.unsubscribe(sub)
