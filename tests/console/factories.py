@@ -91,17 +91,16 @@ def answered_call(
         ),
     ]
     if ended:
-        entries.append(
-            Entry(
-                f"ami:complete:{linkedid}",
-                "agent.complete",
-                connect_at + timedelta(seconds=60),
-                "ami",
-                None,
-                0,
-                {**member, "holdtime": 19, "talktime": 60, "reason": "caller"},
-            )
-        )
+        end_at = connect_at + timedelta(seconds=60)
+        complete = {**member, "holdtime": 19, "talktime": 60, "reason": "caller"}
+        hangup = {
+            "cause": 16,
+            "cause_txt": "Normal Clearing",
+            "channel": member["channel"],
+            "first_leg": True,
+        }
+        entries.append(Entry(f"ami:complete:{linkedid}", "agent.complete", end_at, "ami", None, 0, complete))
+        entries.append(Entry(f"ami:hangup:{linkedid}", "call.hangup", end_at, "ami", None, 0, hangup))
     with db.transaction() as session:
         return record_call(session, seen, entries, region="CN", now=now).id
 
