@@ -75,6 +75,13 @@ def _done(message: str, code: int = 200, **extra: Any) -> ResponseReturnValue:
     return redirect(url_for("console.index"))
 
 
+def _shift_name(code: str | None, locale: str) -> str | None:
+    for shift in web_context().settings.console.shifts:
+        if shift.code == code:
+            return shift.name_zh if locale == "zh" else shift.name_en
+    return code
+
+
 def _is_lead() -> bool:
     return bool(current_user.has_role(*LEAD_ROLES))
 
@@ -108,7 +115,7 @@ def index() -> ResponseReturnValue:
         agent=agent,
         status=state.status if state else "offline",
         late=bool(state and state.late),
-        shift_code=state.shift_code if state else None,
+        shift_name=_shift_name(state.shift_code if state else None, locale),
         choosable=CHOOSABLE,
         categories=settings.console.wrapup_categories,
         departments=[(d.code, d.name_zh if locale == "zh" else d.name_en) for d in settings.departments],
