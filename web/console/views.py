@@ -144,10 +144,11 @@ def events() -> ResponseReturnValue:
         now = clock()
         payload = event.payload
         try:
-            with context.db.transaction() as session:
+            with context.db.read() as session:  # no write lock: many cards are read at once
                 data = screenpop.card(session, settings, agent, payload, now)
-                call_id = data["call"]["id"]
-                if data["state"] == "connected" and call_id is not None:
+            call_id = data["call"]["id"]
+            if data["state"] == "connected" and call_id is not None:
+                with context.db.transaction() as session:
                     wrapup.enter_wrap_up(
                         session, agent.id, call_id, now=now, console=settings.console, zone=settings.zone
                     )
