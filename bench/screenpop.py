@@ -114,7 +114,7 @@ def serve(agents: int) -> None:
     serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
     cookies = [serializer.dumps({"_user_id": str(index + 1), "_fresh": True}) for index in range(agents)]
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    server.request_queue_size = 1024  # type: ignore[misc]
+    server.request_queue_size = 1024
     threading.Thread(target=server.serve_forever, daemon=True).start()
     settle(settings.organisation.phone_region)
     hub = app.extensions["console"].hub
@@ -249,7 +249,8 @@ async def run(args: argparse.Namespace) -> None:
         assert server.stdin is not None and server.stdout is not None
         server.stdin.write(command + "\n")
         server.stdin.flush()
-        return json.loads(server.stdout.readline())
+        answer: dict[str, Any] = json.loads(server.stdout.readline())
+        return answer
 
     try:
         hello = json.loads(server.stdout.readline())

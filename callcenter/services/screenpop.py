@@ -38,8 +38,8 @@ class AgentView:
 
 def agent_keys(agent: AgentView) -> frozenset[str]:
     keys = {f"agent:{agent.id}"}
-    if agent.extension:
-        keys.add(f"ext:{agent.extension}")
+    if agent.extension:  # "1001" or a full interface "PJSIP/1001": both forms name the agent
+        keys |= {f"ext:{agent.extension}", f"ext:{agent.extension.split('/', 1)[-1]}"}
     if agent.twilio_identity:
         keys.add(f"twilio:{agent.twilio_identity}")
     return frozenset(keys)

@@ -92,6 +92,9 @@ def test_routing_keys_match_the_agent_by_interface_identity_or_id() -> None:
     ):
         assert screenpop.routing_keys(payload) & keys, payload
     assert not screenpop.routing_keys({"agent": "PJSIP/1002"}) & keys
+    demo = screenpop.agent_keys(AgentView(8, "张伟", "PJSIP/1001", None))  # the demo seed's form
+    assert screenpop.routing_keys({"interface": "Local/1001@agents/n"}) & demo
+    assert screenpop.routing_keys({"agent": "PJSIP/1001"}) & demo
     assert not screenpop.routing_keys({"agent": True}) & keys
 
 

@@ -126,7 +126,8 @@ def stream(
     heartbeat_s: float,
     max_s: float,
 ) -> Iterator[bytes]:
-    """The body of one SSE response (bytes, written as they come); unsubscribes when the client goes away or the time is up."""
+    """The body of one SSE response (bytes, written as they come); unsubscribes when the client goes
+    away or the time is up."""
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
         deadline = time.monotonic() + max_s
