@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, Caller, Case
@@ -82,68 +82,109 @@ def opening_script(settings: Settings, agent_name: str) -> dict[str, str]:
     return {"zh": SCRIPT_ZH.format(**values), "en": SCRIPT_EN.format(**values)}
 
 
-def _find_call(session: Session, payload: dict[str, Any]) -> Call | None:
+# Built once: a card is read on every ring, so each read only binds its values (column rows, no
+# ORM objects: the card is plain data).
+_CALL = select(
+    Call.id,
+    Call.channel,
+    Call.from_e164,
+    Call.caller_name,
+    Call.caller_id,
+    Call.queue_name,
+    Call.wait_s,
+    Call.started_at,
+    Call.ivr_path,
+    Call.ivr_branch,
+    Call.transfers,
+    Call.wrapped_up_at,
+).where(Call.id == bindparam("id"))
+_CALLER_BY_ID = select(Caller.id, Caller.name, Caller.tier, Caller.region).where(Caller.id == bindparam("id"))
+_CALLER_BY_NUMBER = select(Caller.id, Caller.name, Caller.tier, Caller.region).where(
+    Caller.e164 == bindparam("number")
+)
+_PRIOR_COUNT = select(func.count(Call.id)).where(
+    Call.from_e164 == bindparam("number"),
+    Call.id != bindparam("exclude"),
+    Call.started_at >= bindparam("since"),
+)
+_PRIOR_CALLS = (
+    select(
+        Call.id,
+        Call.started_at,
+        Call.queue_name,
+        Call.disposition,
+        Call.ivr_branch,
+        Call.wrapup_category,
+        Call.wrapup_note,
+    )
+    .where(Call.from_e164 == bindparam("number"), Call.id != bindparam("exclude"))
+    .order_by(Call.started_at.desc(), Call.id.desc())
+    .limit(LAST_CALLS)
+)
+_OPEN_CASES = (
+    select(Case.number, Case.case_type, Case.status, Case.category, Case.title, Case.delayed)
+    .where(Case.caller_id == bindparam("caller_id"), Case.status != "closed")
+    .order_by(Case.registered_at.desc())
+    .limit(OPEN_CASES)
+)
+
+
+def _find_call(session: Session, payload: dict[str, Any]) -> Row[Any] | None:
     call_id = payload.get("call_id")
     if not isinstance(call_id, int):
         linkedid = payload.get("call_sid") or payload.get("linkedid")
         channel = "twilio" if payload.get("call_sid") else "asterisk"
         call_id = id_for_key(session, channel, str(linkedid)) if linkedid else None
-    return session.get(Call, call_id) if call_id is not None else None
+    return session.execute(_CALL, {"id": call_id}).first() if call_id is not None else None
 
 
-def _call_row(call: Call, zone: Any) -> dict[str, Any]:
+def _call_row(row: Row[Any], zone: Any) -> dict[str, Any]:
     return {
-        "id": call.id,
-        "started_at": call.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-        "queue": call.queue_name or "",
-        "disposition": call.disposition,
-        "ivr_branch": call.ivr_branch or "",
-        "wrapup_category": call.wrapup_category or "",
-        "wrapup_note": (call.wrapup_note or "")[:200],
+        "id": row.id,
+        "started_at": row.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        "queue": row.queue_name or "",
+        "disposition": row.disposition,
+        "ivr_branch": row.ivr_branch or "",
+        "wrapup_category": row.wrapup_category or "",
+        "wrapup_note": (row.wrapup_note or "")[:200],
     }
 
 
 def _caller_part(
-    session: Session, settings: Settings, call: Call | None, payload: dict[str, Any], now: datetime
+    session: Session, settings: Settings, call: Row[Any] | None, payload: dict[str, Any], now: datetime
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     number = call.from_e164 if call is not None else None
     if number is None:
         number = normalise(str(payload.get("caller") or ""), settings.organisation.phone_region).e164
-    caller = call.caller if call is not None and call.caller is not None else None
+    caller = None
+    if call is not None and call.caller_id is not None:
+        caller = session.execute(_CALLER_BY_ID, {"id": call.caller_id}).first()
     if caller is None and number:
-        caller = session.execute(select(Caller).where(Caller.e164 == number)).scalar_one_or_none()
+        caller = session.execute(_CALLER_BY_NUMBER, {"number": number}).first()
     network_name = call.caller_name if call is not None else str(payload.get("caller_name") or "")
     rules = settings.callers
-    prior = select(Call).where(Call.from_e164 == number) if number else None
-    if prior is not None and call is not None:
-        prior = prior.where(Call.id != call.id)
     recent_count, last_calls = 0, []
-    if prior is not None:
+    if number:
+        exclude = call.id if call is not None else -1
         since = now - timedelta(days=rules.frequent_window_days)
-        counted = select(func.count()).select_from(prior.where(Call.started_at >= since).subquery())
-        recent_count = int(session.execute(counted).scalar() or 0)
+        counted = session.execute(_PRIOR_COUNT, {"number": number, "exclude": exclude, "since": since})
+        recent_count = int(counted.scalar() or 0)
         if call is not None and call.started_at >= since:
             recent_count += 1  # this call counts too
-        rows = session.execute(prior.order_by(Call.started_at.desc(), Call.id.desc()).limit(LAST_CALLS))
-        last_calls = [_call_row(row, settings.zone) for row in rows.scalars()]
+        rows = session.execute(_PRIOR_CALLS, {"number": number, "exclude": exclude})
+        last_calls = [_call_row(row, settings.zone) for row in rows]
     cases: list[dict[str, Any]] = []
     if caller is not None:
-        query = (
-            select(Case)
-            .where(Case.caller_id == caller.id, Case.status != "closed")
-            .order_by(Case.registered_at.desc())
-            .limit(OPEN_CASES)
-        )
         cases = [
             {
-                "number": case.number,
-                "type": case.case_type,
-                "status": case.status,
-                "category": case.category,
-                "title": case.title,
-                "delayed": case.delayed,
+                "number": row.number,
+                "type": row.case_type,
+                "status": row.status,
+                "category": row.category,
+                "title": row.title,
+                "delayed": row.delayed,
             }
-            for case in session.execute(query).scalars()
+            for row in session.execute(_OPEN_CASES, {"caller_id": caller.id})
         ]
     tier = caller.tier if caller is not None else "normal"
     card = {
