@@ -257,6 +257,8 @@ class Console(Section):
     shifts: tuple[ShiftTimes, ...] = DEFAULT_SHIFTS
     late_grace_min: int = Field(default=0, ge=0, le=120)
     early_login_min: int = Field(default=60, ge=0, le=240)  # a login this early belongs to the next shift
+    # The Asterisk queue member of an agent whose extension is a bare number (QueuePause on presence).
+    member_interface: str = "PJSIP/{extension}"
 
     @field_validator("shifts")
     @classmethod

@@ -4,6 +4,7 @@ transfers to the fake AMI and the fake Twilio API, unlogged calls, the shift vie
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import ThreadingHTTPServer
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from callcenter.db import Database
 from callcenter.models import Agent, Call, CallbackTask, PresenceLog, ShiftHandover
 from callcenter.settings import Department, Settings
+from callcenter.voice.ami.pause import member_interface
 from tests.conftest import FIXED_NOW
 from tests.console.factories import agent_account, answered_call, open_case
 from tests.twilio.conftest import ACCOUNT, TOKEN, FakeTwilio, _handler
@@ -312,3 +314,29 @@ def test_agents_cannot_see_the_shift_view(client: FlaskClient, db: Database) -> 
         client.post("/console/handover", data={"csrf_token": csrf_token(client, "/console")}).status_code
         == 403
     )
+
+
+def _pauses(fake_ami: FakeAmi, count: int) -> list[dict[str, str]]:
+    deadline = time.monotonic() + 5
+    while True:
+        found = [a for a in list(fake_ami.actions) if a.get("Action") == "QueuePause"]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
+def test_presence_pauses_and_unpauses_the_queue_member(
+    client: FlaskClient, db: Database, fake_ami: FakeAmi
+) -> None:
+    account, _ = agent_account(db, FIXED_NOW)  # extension 1001: member PJSIP/1001
+    login(client, account)
+    signed_on = _pauses(fake_ami, 1)
+    assert [(a["Interface"], a["Paused"]) for a in signed_on] == [("PJSIP/1001", "false")]
+    _post(client, "/console/presence", {"status": "break"})
+    on_break = _pauses(fake_ami, 2)[1]
+    assert (on_break["Interface"], on_break["Paused"], on_break["Reason"]) == ("PJSIP/1001", "true", "break")
+
+
+def test_member_interface() -> None:
+    assert member_interface("PJSIP/1001", "PJSIP/{extension}") == "PJSIP/1001"
+    assert member_interface("1001", "SIP/{extension}") == "SIP/1001"

@@ -21,6 +21,7 @@ from flask_login import user_logged_in, user_logged_out
 
 from callcenter.events import SCREEN_POP, Relay, relays_for
 from callcenter.services import presence
+from callcenter.voice.ami.pause import member_interface, sync_presence
 from web.console.hub import ScreenPopHub
 from web.context import WebContext
 
@@ -57,6 +58,15 @@ class ConsoleRuntime:
             relay.stop()
 
 
+def push_presence(state: ConsoleRuntime, extension: str | None, status: str) -> None:
+    """Tell Asterisk (when configured) to pause or unpause the agent's queue member (background)."""
+    if not extension:
+        return
+    settings = state.context.settings
+    interface = member_interface(extension, settings.console.member_interface)
+    sync_presence(settings.ami, state.clock, interface, status)
+
+
 def runtime() -> ConsoleRuntime:
     value = current_app.extensions[EXTENSION_KEY]
     assert isinstance(value, ConsoleRuntime)
@@ -82,6 +92,8 @@ def _sign_on(runtime: ConsoleRuntime, status: str) -> Callable[..., None]:
                     zone=context.settings.zone,
                     by_user_id=int(user.id),
                 )
+                extension = agent.extension
+            push_presence(runtime, extension, status)
         except Exception:  # signing in or out must not fail for the presence log
             log.exception("presence %s not recorded for user %s", status, getattr(user, "id", "?"))
 

@@ -16,9 +16,11 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from callcenter.events import Event
 from callcenter.exceptions import NotFound
+from callcenter.models import Agent, AgentPresence
 from callcenter.services import presence, screenpop, shifts, transfers, wrapup
 from callcenter.services.presence import CHOOSABLE, ConsoleError
 from callcenter.services.screenpop import AgentView
@@ -28,7 +30,7 @@ from callcenter.voice.ami.redirect import short_connection
 from callcenter.voice.twilio.rest import OutboundError, make_client
 from callcenter.voice.twilio.transfer import transfer_call
 from web.auth import roles_required
-from web.console import runtime
+from web.console import push_presence, runtime
 from web.console.hub import stream
 from web.console.present import (
     handover_message,
@@ -152,6 +154,7 @@ def events() -> ResponseReturnValue:
                     wrapup.enter_wrap_up(
                         session, agent.id, call_id, now=now, console=settings.console, zone=settings.zone
                     )
+                push_presence(console, agent.extension, "wrap_up")
             return data
         except Exception:  # the database is down: the event's own fields still pop
             log.exception("screen-pop card for agent %s built from the event alone", agent.id)
@@ -208,6 +211,7 @@ def set_presence() -> ResponseReturnValue:
             by_user_id=int(current_user.id),
         )
         result: dict[str, Any] = {"status": row.status, "late": row.late}
+    push_presence(runtime(), agent.extension, status)
     return _done(_("Presence: %(status)s", status=status_label(status)), **result)
 
 
@@ -222,7 +226,7 @@ def submit_wrapup() -> ResponseReturnValue:
         return _done(_("Choose a call first."), 400)
     try:
         with web_context().db.transaction() as session:
-            wrapup.wrap_up(
+            call = wrapup.wrap_up(
                 session,
                 call_id,
                 category=request.form.get("category", ""),
@@ -234,11 +238,24 @@ def submit_wrapup() -> ResponseReturnValue:
                 console=settings.console,
                 zone=settings.zone,
             )
+            freed = _freed_extension(session, call.agent_id)
     except NotFound:
         return _done(_("No such call."), 404)
     except ConsoleError as exc:
         return _done(wrapup_message(str(exc)), 400)
+    if freed is not None:
+        push_presence(runtime(), freed, "available")
     return _done(_("Wrap-up saved; you are available again."), status="available")
+
+
+def _freed_extension(session: Session, agent_id: int | None) -> str | None:
+    """The extension of the call's agent if the wrap-up made them available again."""
+    if agent_id is None:
+        return None
+    state, owner = session.get(AgentPresence, agent_id), session.get(Agent, agent_id)
+    if state is None or owner is None or state.status != "available":
+        return None
+    return owner.extension
 
 
 @bp.post("/transfer")

@@ -179,6 +179,8 @@ class Session:
             )
         elif name == "Originate":
             self.originate(action)
+        elif name == "QueuePause":
+            self.send(wire([*base, ("Message", "Interface paused successfully")]))
         elif name == "Redirect":
             # Asterisk's answers: the channel must exist (a caller who hung up is gone).
             if action.get("Channel") in server.live_channels:
