@@ -365,6 +365,8 @@ def simulate_call(
             click.echo(f"  > {command}\n  < {reply}")
     if result.hung_up:
         click.echo(f"caller hung up in the IVR (linkedid {result.linkedid})")
+        if agent:
+            click.echo("the call did not reach a queue (outside hotline hours, or hung up): no agent rung")
         return
     click.echo(
         f"route: queue={result.queue or '-'} branch={result.variables.get('CC_BRANCH', '-')} "
