@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -150,8 +151,12 @@ class OutboxRelay:
     """Read new ``bus_event`` rows every ``poll_s`` and publish them into ``target``; prune old rows.
 
     Starts after the newest row present at start-up: events from before this process began are
-    history, not news. A failed read is logged and retried at the next poll.
+    history, not news. A failed read is logged and retried at the next poll. Ids are handed out at
+    insert but rows become visible at commit, so a row may appear after a higher id was read: each
+    poll looks ``LOOKBACK`` ids behind the highest seen and skips the ids it relayed already.
     """
+
+    LOOKBACK = 100
 
     def __init__(
         self,
@@ -166,8 +171,10 @@ class OutboxRelay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_id: int | None = None
+        self._floor = 0
         self._next_prune = 0.0
         self.ready = threading.Event()  # set once the starting point is read
+        self._relayed: deque[int] = deque(maxlen=4 * self.LOOKBACK)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
@@ -183,18 +190,22 @@ class OutboxRelay:
         with self.db.read() as session:
             if self._last_id is None:
                 self._last_id = session.execute(select(func.max(BusEvent.id))).scalar() or 0
+                self._floor = self._last_id  # rows up to here are history
                 self.ready.set()
                 return 0
             rows = session.execute(
                 select(BusEvent.id, BusEvent.topic, BusEvent.payload)
-                .where(BusEvent.id > self._last_id)
+                .where(BusEvent.id > self._last_id - self.LOOKBACK)
                 .order_by(BusEvent.id)
                 .limit(500)
             ).all()
-        for row_id, topic, payload in rows:
-            self._last_id = row_id
+        relayed = set(self._relayed)
+        fresh = [row for row in rows if row[0] not in relayed and row[0] > self._floor]
+        for row_id, topic, payload in fresh:
+            self._last_id = max(self._last_id, row_id)
+            self._relayed.append(row_id)
             self.target.publish(Event(topic, dict(payload)))
-        return len(rows)
+        return len(fresh)
 
     def prune(self) -> None:
         cutoff = self.clock() - timedelta(seconds=self.keep_s)

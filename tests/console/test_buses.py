@@ -123,3 +123,20 @@ def test_a_redis_publisher_without_redis_does_not_fail_the_caller() -> None:
     publisher = RedisBus("redis://127.0.0.1:1/0", "callcenter.test")  # nothing listens on port 1
     publisher.publish(Event(SCREEN_POP, {"agent": 1}))  # logged, not raised
     publisher.close()
+
+
+def test_a_row_committed_after_a_higher_id_is_still_relayed_once(db: Database) -> None:
+    local = LocalBus()
+    inbox = _received(local)
+    relay = OutboxRelay(db, local, lambda: FIXED_NOW)
+    relay.poll()  # the starting point: an empty outbox
+
+    def insert(row_id: int) -> None:
+        with db.transaction() as session:
+            session.add(BusEvent(id=row_id, topic=SCREEN_POP, payload={"n": row_id}, created_at=FIXED_NOW))
+
+    insert(5)
+    assert relay.poll() == 1
+    insert(3)  # its transaction began first but committed later
+    assert relay.poll() == 1 and relay.poll() == 0
+    assert [inbox.get_nowait().payload["n"] for _ in range(2)] == [5, 3]
