@@ -329,6 +329,12 @@ def recordings_reconcile(ctx: click.Context, days: int, limit: int, as_json: boo
     help="a channel variable the dialplan set before AGI(), e.g. CC_FLOW_ENTRY=survey (repeatable)",
 )
 @click.option("--verbose", "-v", is_flag=True, help="print every AGI command and reply")
+@click.option(
+    "--agent",
+    default=None,
+    metavar="EXTENSION",
+    help="then ring this agent's extension and answer: the card pops in the agent's console",
+)
 @click.pass_context
 def simulate_call(
     ctx: click.Context,
@@ -341,6 +347,7 @@ def simulate_call(
     script: str,
     variables: tuple[str, ...],
     verbose: bool,
+    agent: str | None,
 ) -> None:
     """Play a call against the FastAGI server as Asterisk would, and print the route."""
     from callcenter.voice.agi.simulate import CallScript, parse_inputs
@@ -366,6 +373,8 @@ def simulate_call(
             click.echo(f"  > {command}\n  < {reply}")
     if result.hung_up:
         click.echo(f"caller hung up in the IVR (linkedid {result.linkedid})")
+        if agent:
+            click.echo("the call did not reach a queue (outside hotline hours, or hung up): no agent rung")
         return
     click.echo(
         f"route: queue={result.queue or '-'} branch={result.variables.get('CC_BRANCH', '-')} "
@@ -376,6 +385,30 @@ def simulate_call(
         click.echo(
             f"see it at http://{settings.web.host}:{settings.web.port}/calls/asterisk/{result.linkedid}"
         )
+    if agent:
+        _ring_agent(
+            settings, agent, result.linkedid, result.queue or settings.ivr.default_queue, caller, name
+        )
+
+
+def _ring_agent(
+    settings: Settings, extension: str, linkedid: str, queue: str, caller: str, name: str
+) -> None:
+    """What Asterisk's queue reports when it rings the agent and the agent answers (AMI events), on
+    the contact record and on the bus other processes hear (database outbox, or Redis)."""
+    from callcenter.events import outside_publisher
+    from callcenter.voice.ami.ringing import Ring, ring_agent
+
+    with _database(settings) as db:
+        call_id = ring_agent(
+            Ring(linkedid, extension, queue, caller, name),
+            db,
+            outside_publisher(settings, db, utc_now),
+            utc_now,
+            region=settings.organisation.phone_region,
+            monitor_dir=settings.storage.asterisk_monitor_dir,
+        )
+    click.echo(f"rang agent {extension} and answered: call {call_id} (screen-pop sent)")
 
 
 @cli.command()
@@ -383,6 +416,7 @@ def simulate_call(
 @click.pass_context
 def agi(ctx: click.Context, port: int | None) -> None:
     """Run the FastAGI server (Asterisk's AGI(agi://HOST:4573/hotline))."""
+    from callcenter.events import LocalBus, publisher_for
     from callcenter.voice.agi.main import build_server
     from callcenter.voice.ami.main import build_ami, running_ami
 
@@ -390,7 +424,8 @@ def agi(ctx: click.Context, port: int | None) -> None:
     with _database(settings) as db:
         server = _fail_on_config(lambda: build_server(settings, db, utc_now, port=port))
         settle(settings.organisation.phone_region)
-        ami = _fail_on_config(lambda: build_ami(settings, db, utc_now))
+        bus = publisher_for(settings, db, LocalBus(), utc_now)  # screen-pops for the web processes
+        ami = _fail_on_config(lambda: build_ami(settings, db, utc_now, bus=bus))
         click.echo(f"FastAGI listening on {settings.agi.host}:{server.port}")
         if ami is not None:
             click.echo(f"AMI listener connecting to {settings.ami.host}:{settings.ami.port}")
@@ -454,6 +489,7 @@ def serve(ctx: click.Context) -> None:
     """All in one: web, FastAGI server and scheduler in one process (what `make run` starts)."""
     from werkzeug.serving import make_server
 
+    from callcenter.events import LocalBus, publisher_for
     from callcenter.voice.agi.main import build_server
     from callcenter.voice.agi.server import RunningServer
     from callcenter.voice.ami.main import build_ami, running_ami
@@ -462,9 +498,11 @@ def serve(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     with _database(settings) as db:
-        app = _fail_on_config(lambda: create_app(settings, db))
+        bus = LocalBus()  # one bus: the AMI listener's screen-pops reach the web in this process
+        app = _fail_on_config(lambda: create_app(settings, db, bus=bus))
         agi_server = _fail_on_config(lambda: build_server(settings, db, utc_now))
-        ami = _fail_on_config(lambda: build_ami(settings, db, utc_now))
+        publisher = publisher_for(settings, db, bus, utc_now)
+        ami = _fail_on_config(lambda: build_ami(settings, db, utc_now, bus=publisher))
         http = make_server(settings.web.host, settings.web.port, app, threaded=True)
         scheduler = build_scheduler(settings, db, utc_now)
         _stop_on_signals(http.shutdown)

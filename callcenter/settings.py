@@ -267,6 +267,72 @@ class Accounts(Section):
     min_password_length: int = Field(default=8, ge=8, le=128)
 
 
+class ShiftTimes(Section):
+    """One shift of the day in the organisation's zone (``end`` may pass midnight)."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")
+    name_zh: str
+    name_en: str
+    start: time
+    end: time
+
+
+DEFAULT_SHIFTS: tuple[ShiftTimes, ...] = (
+    ShiftTimes(code="early", name_zh="早班", name_en="Early shift", start=time(6, 0), end=time(14, 0)),
+    ShiftTimes(code="late", name_zh="晚班", name_en="Late shift", start=time(14, 0), end=time(22, 0)),
+)
+DEFAULT_WRAPUP_CATEGORIES: tuple[str, ...] = (
+    "consultation",
+    "complaint",
+    "suggestion",
+    "fault_report",
+    "transferred",
+    "wrong_number",
+    "other",
+)
+
+
+class Console(Section):
+    """The agent console: live screen-pops, presence, wrap-up and shifts.
+
+    ``bus``: how screen-pops reach the web from other processes. ``local``: in-process only (what
+    ``callcenter serve`` needs; the web still reads the database outbox every ``outbox_poll_s`` so tools
+    such as ``simulate-call --agent`` reach it); ``database``: publishers write to the outbox table and
+    every web process polls it; ``redis``: Redis pub/sub at ``redis_url``.
+    """
+
+    bus: Literal["local", "database", "redis"] = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_channel: str = "callcenter.events"
+    outbox_poll_s: float = Field(default=0.1, gt=0, le=10)
+    outbox_keep_s: int = Field(default=600, ge=10)  # outbox rows older than this are deleted
+    heartbeat_s: float = Field(default=15.0, gt=0, le=120)  # SSE comment line, keeps proxies open
+    stream_max_s: int = Field(default=300, ge=1)  # the browser reconnects (Last-Event-ID) after this
+    max_streams: int = Field(default=2000, ge=1)  # SSE connections per web process
+    wrapup_window_min: int = Field(default=10, ge=1)
+    wrapup_categories: tuple[str, ...] = DEFAULT_WRAPUP_CATEGORIES
+    shifts: tuple[ShiftTimes, ...] = DEFAULT_SHIFTS
+    late_grace_min: int = Field(default=0, ge=0, le=120)
+    early_login_min: int = Field(default=60, ge=0, le=240)  # a login this early belongs to the next shift
+    # The Asterisk queue member of an agent whose extension is a bare number (QueuePause on presence).
+    member_interface: str = "PJSIP/{extension}"
+
+    @field_validator("shifts")
+    @classmethod
+    def _unique_shifts(cls, value: tuple[ShiftTimes, ...]) -> tuple[ShiftTimes, ...]:
+        codes = [shift.code for shift in value]
+        if not value or len(set(codes)) != len(codes):
+            raise ValueError("give at least one shift, with unique codes")
+        return value
+
+    @field_validator("wrapup_categories")
+    @classmethod
+    def _some_categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or any(not item or len(item) > 32 for item in value):
+            raise ValueError("give at least one wrap-up category, each 1-32 characters")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         frozen=True,
@@ -289,6 +355,7 @@ class Settings(BaseSettings):
     callers: CallerRules = CallerRules()
     cases: CaseRules = CaseRules()
     accounts: Accounts = Accounts()
+    console: Console = Console()
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS
 
     @field_validator("departments")

@@ -11,10 +11,10 @@ from flask_wtf.csrf import CSRFProtect
 
 from callcenter.cli import utc_now
 from callcenter.db import Database
-from callcenter.events import LocalBus
+from callcenter.events import LocalBus, publisher_for
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import build_voice, enabled
-from web import admin, auth, calls, cases, health, twilio
+from web import admin, auth, calls, cases, console, health, twilio
 from web.context import WebContext, install
 from web.errors import install_error_pages
 from web.i18n import init_i18n
@@ -57,6 +57,7 @@ def create_app(
     app.register_blueprint(calls.bp)
     cases.install(app, clock)
     app.register_blueprint(admin.bp)
+    console.install(app, context, clock)
     app.register_blueprint(health.bp)
     install_error_pages(app)
     install_headers(app, settings)
@@ -72,7 +73,8 @@ def _install_twilio(
         log.info("twilio: not configured (account_sid, auth token, public_base_url); webhooks off")
         return
     assert settings.twilio.auth_token is not None
-    voice = build_voice(settings, context.db, clock, context.bus)
+    # Webhooks publish screen-pops where every web process hears them ([console] bus).
+    voice = build_voice(settings, context.db, clock, publisher_for(settings, context.db, context.bus, clock))
     csrf.exempt(twilio.bp)
     twilio.install(
         app,

@@ -6,13 +6,16 @@ from callcenter.models.call import Call, CallEvent, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
 from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
+from callcenter.models.console import AgentPresence, BusEvent, PresenceLog, ShiftHandover
 from callcenter.models.login_throttle import LoginThrottle
 from callcenter.models.notice import Notice
 from callcenter.models.user import User, UserRole
 
 __all__ = [
     "Agent",
+    "AgentPresence",
     "AuditLog",
+    "BusEvent",
     "Call",
     "CallEvent",
     "CallbackTask",
@@ -22,8 +25,10 @@ __all__ = [
     "CaseEvent",
     "LoginThrottle",
     "Notice",
+    "PresenceLog",
     "Queue",
     "Recording",
+    "ShiftHandover",
     "User",
     "UserRole",
     "agent_queue",

@@ -95,6 +95,7 @@ class FakeTwilio:
     media_failures: int = 0  # answer the next N media requests with 503
     create_error: tuple[int, int, str] | None = None  # (HTTP status, Twilio code, message)
     truncate_media: bool = False
+    ended_calls: set[str] = field(default_factory=set)  # calls(sid).update answers 21220 for these
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -131,6 +132,10 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             if noted is None:
                 return
             path, form = noted
+            update = re.fullmatch(rf"{prefix}/Calls/(CA\w+)\.json", path)
+            if update is not None:
+                self._update_call(update.group(1), form)
+                return
             if path != f"{prefix}/Calls.json":
                 self._send(404, b'{"code": 20404, "message": "not found", "status": 404}')
                 return
@@ -152,6 +157,20 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                 "uri": f"{prefix}/Calls/{sid}.json",
             }
             self._send(201, json.dumps(body).encode())
+
+        def _update_call(self, sid: str, form: dict[str, list[str]]) -> None:
+            """``calls(sid).update``: Twilio refuses a call that is no longer in progress (21220)."""
+            if sid in fake.ended_calls:
+                body = {"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}
+                self._send(400, json.dumps(body).encode())
+                return
+            body = {
+                "sid": sid,
+                "account_sid": ACCOUNT,
+                "status": "in-progress",
+                "uri": f"{prefix}/Calls/{sid}.json",
+            }
+            self._send(200, json.dumps(body).encode())
 
         def do_GET(self) -> None:
             noted = self._note()

@@ -179,6 +179,23 @@ class Session:
             )
         elif name == "Originate":
             self.originate(action)
+        elif name == "QueuePause":
+            self.send(wire([*base, ("Message", "Interface paused successfully")]))
+        elif name == "Redirect":
+            # Asterisk's answers: the channel must exist (a caller who hung up is gone).
+            if action.get("Channel") in server.live_channels:
+                self.send(wire([*base, ("Message", "Redirect successful")]))
+            else:
+                channel = action.get("Channel", "")
+                self.send(
+                    wire(
+                        [
+                            ("Response", "Error"),
+                            ("ActionID", action_id),
+                            ("Message", f"Channel does not exist: {channel}"),
+                        ]
+                    )
+                )
         else:
             self.send(
                 wire([("Response", "Error"), ("ActionID", action_id), ("Message", "Invalid/unknown command")])
@@ -260,6 +277,7 @@ class FakeAmi:
         self.old_command_format = False
         self.interleaved_event = {"Event": "Newexten", "Privilege": "dialplan,all", "Channel": "PJSIP/9-1"}
         self.actions: list[dict[str, str]] = []
+        self.live_channels: set[str] = set()  # channels a Redirect may name
         self.sessions: list[Session] = []
         self.connections = self.logins = self.failed_logins = self.logoffs = 0
         self.logged_in = threading.Event()

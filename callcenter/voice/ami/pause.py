@@ -1,0 +1,63 @@
+"""Presence on the PBX: AMI ``QueuePause`` of the agent's queue member in every queue.
+
+An agent on break, in wrap-up or offline must not be offered calls (A5: calls go to available
+agents); Asterisk's queues skip a paused member. Asterisk answers ``Response: Success`` ("Interface
+paused successfully") or ``Error`` ("Interface not found") for a member in no queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from callcenter.settings import Ami
+from callcenter.voice.ami.client import AmiClient, AmiError
+from callcenter.voice.ami.redirect import RedirectResult, short_connection
+
+log = logging.getLogger(__name__)
+
+PAUSED_STATUSES = frozenset({"break", "wrap_up", "offline"})
+
+
+def member_interface(extension: str, template: str) -> str:
+    """The queue member for an agent's extension: ``PJSIP/1001`` as is, ``1001`` through ``template``."""
+    return extension if "/" in extension else template.format(extension=extension)
+
+
+def queue_pause(client: AmiClient, interface: str, *, paused: bool, reason: str = "") -> RedirectResult:
+    if not interface or any(ch in interface + reason for ch in "\r\n"):
+        raise ValueError("interface and reason must be single lines")
+    headers = {"Interface": interface, "Paused": "true" if paused else "false"}
+    if reason:
+        headers["Reason"] = reason
+    try:
+        response = client.send_action("QueuePause", headers)
+    except AmiError as exc:
+        return RedirectResult(False, str(exc))
+    return RedirectResult(response.get("Response") == "Success", response.get("Message"))
+
+
+def sync_presence(
+    settings: Ami, clock: Callable[[], datetime], interface: str, status: str
+) -> threading.Thread | None:
+    """Pause or unpause ``interface`` for ``status`` in the background (a short AMI connection); the
+    presence change itself never waits for the PBX. None when no AMI is configured."""
+    if not settings.host or settings.secret is None:
+        return None
+
+    def run() -> None:
+        paused = status in PAUSED_STATUSES
+        try:
+            with short_connection(settings, clock) as client:
+                result = queue_pause(client, interface, paused=paused, reason=status if paused else "")
+        except AmiError as exc:
+            log.warning("presence %s of %s not sent to Asterisk: %s", status, interface, exc)
+            return
+        if not result.ok:
+            log.warning("QueuePause of %s refused: %s", interface, result.message)
+
+    thread = threading.Thread(target=run, name="ami-queuepause", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,145 @@
+"""Screen-pops to the agents' browsers: one hub per web process, one Server-Sent Events stream per tab.
+
+The hub listens on the process's LocalBus (fed by the relays from other processes) and hands each
+SCREEN_POP to the streams of the agent it names, by set lookups on routing keys; the bus thread never
+touches the database. Each stream's own thread builds the caller card (one short read) and writes it.
+
+Threads: every open stream holds one server thread, idle in ``queue.get`` between events (werkzeug's
+threaded server, or gunicorn's gthread worker with ``--threads`` sized for the agents it serves).
+A stream ends after ``stream_max_s`` and the browser reconnects by itself, sending Last-Event-ID; the
+hub keeps each agent's last few events so a pop published during the reconnect is replayed, on any
+process (event ids come from the publisher). A comment line every ``heartbeat_s`` keeps proxies from
+closing an idle stream and tells the server when the tab is gone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from callcenter.events import EVENT_ID, Event, stamped
+from callcenter.services.screenpop import routing_keys
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 20  # events kept per routing key for Last-Event-ID replay
+REPLAY_MAX_AGE_S = 600.0
+RETRY_MS = 2000  # the browser's reconnect delay
+
+
+@dataclass(eq=False)
+class Subscription:
+    keys: frozenset[str]
+    queue: queue.SimpleQueue[Event] = field(default_factory=queue.SimpleQueue)
+
+
+class ScreenPopHub:
+    def __init__(self, *, max_streams: int = 2000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_streams, self.clock = max_streams, clock
+        self._lock = threading.Lock()
+        self._subs: dict[str, set[Subscription]] = {}
+        self._count = 0
+        self._seq = itertools.count(1)
+        self._recent: dict[str, deque[tuple[int, float, Event]]] = {}
+        self.delivered = 0
+
+    @property
+    def streams(self) -> int:
+        return self._count
+
+    def on_event(self, event: Event) -> None:
+        """The bus handler: remember the event and queue it for every stream of its agent."""
+        event = stamped(event)
+        keys = routing_keys(event.payload)
+        if not keys:
+            log.debug("screen-pop without an agent ignored: %s", event.payload.get(EVENT_ID))
+            return
+        item = (next(self._seq), self.clock(), event)
+        targets: set[Subscription] = set()
+        with self._lock:
+            for key in keys:
+                self._recent.setdefault(key, deque(maxlen=BACKLOG)).append(item)
+                targets |= self._subs.get(key, set())
+        for target in targets:
+            target.queue.put(event)
+        self.delivered += len(targets)
+
+    def subscribe(self, keys: frozenset[str], last_event_id: str | None = None) -> Subscription | None:
+        """A new stream for an agent's ``keys``, with the events it missed after ``last_event_id``
+        already queued; None when the process has ``max_streams`` open."""
+        sub = Subscription(keys)
+        with self._lock:
+            if self._count >= self.max_streams:
+                return None
+            for key in keys:
+                self._subs.setdefault(key, set()).add(sub)
+            self._count += 1
+            missed = self._missed(keys, last_event_id) if last_event_id else []
+        for event in missed:
+            sub.queue.put(event)
+        return sub
+
+    def _missed(self, keys: frozenset[str], last_event_id: str) -> list[Event]:
+        items: dict[int, tuple[float, Event]] = {}
+        for key in keys:
+            for seq, at, event in self._recent.get(key, ()):
+                items[seq] = (at, event)
+        ordered = sorted(items.items())
+        found = next(
+            (i for i, (_, (_, ev)) in enumerate(ordered) if ev.payload.get(EVENT_ID) == last_event_id), None
+        )
+        if found is None:
+            return []  # unknown id (too old, or from before this process): nothing to replay
+        oldest = self.clock() - REPLAY_MAX_AGE_S
+        return [event for _, (at, event) in ordered[found + 1 :] if at >= oldest]
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            for key in sub.keys:
+                subs = self._subs.get(key)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._subs[key]
+            self._count -= 1
+
+
+def sse(event_id: str | None, name: str, data: dict[str, Any]) -> str:
+    """One SSE message. json.dumps never emits a raw newline, so the data is one ``data:`` line."""
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {name}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+
+def stream(
+    hub: ScreenPopHub,
+    sub: Subscription,
+    build: Callable[[Event], dict[str, Any]],
+    *,
+    heartbeat_s: float,
+    max_s: float,
+) -> Iterator[bytes]:
+    """The body of one SSE response (bytes, written as they come); unsubscribes when the client goes
+    away or the time is up."""
+    try:
+        yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
+        deadline = time.monotonic() + max_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                event = sub.queue.get(timeout=min(heartbeat_s, remaining))
+            except queue.Empty:
+                yield b": keep-alive\n\n"
+                continue
+            yield sse(event.payload.get(EVENT_ID), "screenpop", build(event)).encode()
+    finally:
+        hub.unsubscribe(sub)
