@@ -1,9 +1,11 @@
 """The agent console in Chromium: an agent signs in, a simulated call (FastAGI, then the queue ringing
 the agent as `simulate-call --agent` does, through the database outbox) pops the caller card within a
-second, a caller name with markup is shown as text, and the agent wraps up."""
+second, a caller name with markup is shown as text, the agent creates a complaint case from the card
+and wraps up."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -12,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from callcenter.db import Database
 from callcenter.events import SCREEN_POP, Event, LocalBus, OutboxBus
-from callcenter.models import Call
+from callcenter.models import Call, Case
 from callcenter.voice.agi.main import build_server
 from callcenter.voice.agi.server import FastAGIServer, RunningServer
 from callcenter.voice.agi.simulate import CallScript, simulate_call
@@ -74,7 +77,7 @@ def _ring(db: Database, linkedid: str, name: str) -> threading.Thread:
 
 
 @pytest.mark.browser
-def test_a_simulated_call_pops_the_card_and_the_agent_wraps_up(
+def test_a_simulated_call_pops_the_card_the_agent_opens_a_case_and_wraps_up(
     page: Page,
     console_server: tuple[str, ConsoleRuntime],
     fastagi: FastAGIServer,
@@ -124,7 +127,25 @@ def test_a_simulated_call_pops_the_card_and_the_agent_wraps_up(
     expect(page.locator("#card-case-link")).to_have_attribute("href", f"/cases/new?call_id={call_id}")
     expect(page.locator("#presence-status")).to_have_attribute("data-status", "wrap_up")
 
-    page.select_option("#wrapup-form select[name=category]", "consultation")
+    # The agent opens the prefilled case form from the card (a new tab: the card stays on screen).
+    with page.expect_popup() as popup:
+        page.click("#card-case-link")
+    form = popup.value
+    expect(form.locator("#case_type")).to_have_value("consultation")  # the call came through 1
+    expect(form.locator("#contact_name")).to_have_value(EVIL)
+    form.select_option("#case_type", "complaint")
+    form.select_option("#category", "service_attitude")
+    form.fill("#title", "维修人员态度差")
+    form.fill("#content", "客户投诉上门维修人员态度差,要求回电。")
+    form.click("form.case-form button[type=submit]")
+    expect(form.locator("h1.case-number")).to_have_text(re.compile(r"^TS-\d{8}-\d{4}$"))
+    form.screenshot(path=str(ARTIFACTS / "console_case_from_card.png"), full_page=True)
+    with db.read() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.case_type == "complaint" and [c.id for c in case.calls] == [int(call_id or 0)]
+    form.close()
+
+    page.select_option("#wrapup-form select[name=category]", "complaint")
     page.click("#wrapup-form button[type=submit]")  # no note yet: the browser asks for it
     assert page.locator("#console-status").is_hidden()
     page.fill("#wrapup-form textarea[name=note]", "已解答保修问题")
@@ -134,7 +155,7 @@ def test_a_simulated_call_pops_the_card_and_the_agent_wraps_up(
     with db.read() as session:
         call = session.get(Call, int(call_id or 0))
         assert call is not None and (call.wrapup_category, call.wrapup_note) == (
-            "consultation",
+            "complaint",
             "已解答保修问题",
         )
     assert not browser_errors and not dialogs
