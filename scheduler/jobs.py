@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.db import Database
+from callcenter.services import qa_jobs
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import enabled as twilio_enabled
@@ -69,6 +70,14 @@ def fetch_twilio_recordings(runtime: Runtime) -> object:
     return result
 
 
+def draw_qa_sample(runtime: Runtime) -> object:
+    # Idempotent: the hourly run draws the day once and hands out what is still unassigned.
+    result = qa_jobs.daily_draw(runtime.settings, runtime.db, runtime.clock())
+    if result.created or result.assigned:
+        log.info("qa sample: %s", result)
+    return result
+
+
 JOBS: dict[str, JobSpec] = {
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
     "verify_recordings": JobSpec(
@@ -76,6 +85,9 @@ JOBS: dict[str, JobSpec] = {
     ),
     "fetch_twilio_recordings": JobSpec(
         fetch_twilio_recordings, 30, "download Twilio recordings into the store, verify, optionally delete"
+    ),
+    "draw_qa_sample": JobSpec(
+        draw_qa_sample, 3600, "draw yesterday's QA sample once (strata agent × queue) and assign it"
     ),
 }
 

@@ -6,6 +6,14 @@ from callcenter.models.call import Call, CallEvent, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
 from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
+from callcenter.models.qa import (
+    QAAssignment,
+    QAEvaluation,
+    QAResponse,
+    QASample,
+    QASampleRun,
+    QAScorecard,
+)
 from callcenter.models.user import User, UserRole
 
 __all__ = [
@@ -18,6 +26,12 @@ __all__ = [
     "Case",
     "CaseAttachment",
     "CaseEvent",
+    "QAAssignment",
+    "QAEvaluation",
+    "QAResponse",
+    "QASample",
+    "QASampleRun",
+    "QAScorecard",
     "Queue",
     "Recording",
     "User",
