@@ -157,7 +157,10 @@ class QAEvaluation(Base):
     scorecard: Mapped[QAScorecard] = relationship()
     evaluator: Mapped[User | None] = relationship(foreign_keys=[evaluator_id])
     responses: Mapped[list[QAResponse]] = relationship(
-        back_populates="evaluation", order_by="QAResponse.id", cascade="all, delete-orphan"
+        back_populates="evaluation",
+        order_by="QAResponse.id",
+        cascade="all, delete-orphan",
+        foreign_keys="QAResponse.evaluation_id",
     )
 
 

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select, text
 from sqlalchemy.orm import Session
 
+from callcenter.db import UTCDateTime
 from callcenter.models import Call, QASample, QASampleRun, Recording
 from callcenter.settings import QA
 
@@ -241,7 +242,7 @@ def candidates(
             Call.started_at,
             Call.answered_at,
             Call.talk_s,
-            func.lead(Call.started_at)
+            func.lead(Call.started_at, type_=UTCDateTime())
             .over(partition_by=Call.from_e164, order_by=(Call.started_at, Call.id))
             .label("next_at"),
         )
