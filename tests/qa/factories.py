@@ -99,7 +99,7 @@ def wav_bytes(seconds: float = 3.0, rate: int = 8000) -> bytes:
 
 
 def write_wav(folder: Path, name: str, seconds: float = 3.0) -> int:
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
     data = wav_bytes(seconds)
     (folder / name).write_bytes(data)
     return len(data)
