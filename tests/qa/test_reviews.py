@@ -65,23 +65,19 @@ def test_a_dispute_sends_the_call_to_another_evaluator_whose_score_is_a_new_vers
     qa1, qa2 = viewer(scene.qa1, "qa"), viewer(scene.qa2, "qa")
     agent = viewer(scene.agent, "agent_complaint")
     first = score(db, scene.assignment_id, qa1, now, politeness=2)
-    with db.transaction() as s:
-        with pytest.raises(ReviewError, match="say why"):
-            qa_reviews.dispute(
-                s, first.id, agent, reason=" ", now=now, zone=ZONE, window=WINDOW, max_disputes=1
-            )
-    with db.transaction() as s:
-        with pytest.raises(ReviewError, match="not about your calls"):
-            qa_reviews.dispute(
-                s,
-                first.id,
-                viewer(scene.other_agent),
-                reason="x",
-                now=now,
-                zone=ZONE,
-                window=WINDOW,
-                max_disputes=1,
-            )
+    with db.transaction() as s, pytest.raises(ReviewError, match="say why"):
+        qa_reviews.dispute(s, first.id, agent, reason=" ", now=now, zone=ZONE, window=WINDOW, max_disputes=1)
+    with db.transaction() as s, pytest.raises(ReviewError, match="not about your calls"):
+        qa_reviews.dispute(
+            s,
+            first.id,
+            viewer(scene.other_agent),
+            reason="x",
+            now=now,
+            zone=ZONE,
+            window=WINDOW,
+            max_disputes=1,
+        )
     with db.transaction() as s:
         response = qa_reviews.dispute(
             s,
