@@ -27,6 +27,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,11 @@ LEADERS = ("supervisor", "team_leader", "manager", "admin")
 EDITORS = ("supervisor", "admin")
 AGENT_ROLES = ("agent_consultation", "agent_complaint", "callback_specialist")
 AUDIT_ROLES = ("supervisor", "manager", "admin")
+# The formula of callcenter.services.qa_scorecards (FORMULA), as the form shows it.
+FORMULA = _l(
+    "section % = points given ÷ points possible (N/A items left out); total = Σ (weight × section %) ÷"
+    " Σ weight of the sections with an applicable item; a failed critical item makes the total 0"
+)
 
 
 def install(app: Flask, clock: Callable[[], datetime]) -> None:
@@ -108,7 +114,7 @@ def sample(sample_id: int) -> ResponseReturnValue:
     return render_template(
         "qa/sample.html",
         ws=space,
-        formula=qa_scorecards.FORMULA,
+        formula=FORMULA,
         evaluators=evaluators,
         numbers_revealed=display.reveal_numbers,
     )
@@ -294,7 +300,7 @@ def scorecards() -> ResponseReturnValue:
             (card, qa_scorecards.parse_template(card.definition))
             for card in qa_views.scorecard_versions(session)
         ]
-    return render_template("qa/scorecards.html", cards=cards, formula=qa_scorecards.FORMULA)
+    return render_template("qa/scorecards.html", cards=cards, formula=FORMULA)
 
 
 @bp.route("/scorecards/<name>/edit", methods=["GET", "POST"])
