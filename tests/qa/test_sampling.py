@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +17,7 @@ from callcenter.models import QASample, QASampleRun
 from callcenter.services.qa_sampling import (
     Candidate,
     SamplingParams,
+    _complete,
     _ranked_postgres,
     allocate,
     candidates,
@@ -105,6 +107,16 @@ def test_the_job_draws_yesterday_in_local_time(now: datetime) -> None:
     assert day_to_draw(now, ZONE, 1) == DAY
     first, last = period_bounds(DAY, DAY + timedelta(days=1), ZONE)
     assert (first.hour, last - first) == (16, timedelta(days=1))  # 00:00 Shanghai is 16:00 UTC
+
+
+def test_a_thinned_ranking_is_complete_only_with_every_stratum_at_its_depth() -> None:
+    def row(agent: int, depth: int, strata: int) -> SimpleNamespace:
+        return SimpleNamespace(agent_id=agent, queue="q", depth=depth, n_strata=strata)
+
+    assert _complete([row(1, 1, 2), row(2, 2, 2), row(2, 2, 2)])
+    assert not _complete([row(1, 1, 2), row(2, 2, 2)])  # agent 2 short of its depth
+    assert not _complete([row(1, 1, 2)])  # a stratum with no survivor at all
+    assert not _complete([])
 
 
 # --- on the database -----------------------------------------------------------------------------
