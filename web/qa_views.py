@@ -246,6 +246,7 @@ def workspace(session: Session, sample: QASample, user_id: int, display: Display
 class MyEvaluation:
     id: int
     sample_id: int
+    recording_id: int
     started: str
     queue: str
     total: float
@@ -282,6 +283,7 @@ def my_evaluations(
             MyEvaluation(
                 id=current.id,
                 sample_id=sample.id,
+                recording_id=sample.recording_id,
                 started=local_time(sample.call.started_at, display.zone),
                 queue=sample.queue_name,
                 total=current.total,
