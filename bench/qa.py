@@ -12,6 +12,7 @@ contact within 7 days), ANALYZEs, then times:
 
 Each SQL timing is the median of ``--repeat`` runs with different seeds.
 Usage: python -m bench.qa [--calls 1000000] [--agents 200] [--repeat 5] [--url postgresql+psycopg://…]
+       [--keep] [--reuse DATABASE] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def generate(dsn: str, calls: int, agents: int) -> None:
             SELECT g, 'asterisk', 'bench.' || g, 'inbound', n, n, true, '4008123123', '',
                    t, t, t + interval '8 seconds', t + make_interval(secs => 8 + talk),
                    '[]', CASE WHEN g %% 4 = 0 THEN 'complaint' ELSE 'consultation' END, 0,
-                   1 + (g * 7919) %% %(agents)s, talk, '[]', 'completed'
+                   1 + ((g * 2654435761) %% 1000003) %% %(agents)s, talk, '[]', 'completed'
             FROM (
                 SELECT g,
                        %(first)s::timestamptz
@@ -121,19 +122,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--url", default=ADMIN_URL, help="an admin URL of the PostgreSQL server")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Python reference path")
+    parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument("--reuse", default=None, help="time a database kept by an earlier --keep run")
     args = parser.parse_args()
 
-    name = f"callcenter_bench_qa_{uuid.uuid4().hex[:10]}"
+    name = args.reuse or f"callcenter_bench_qa_{uuid.uuid4().hex[:10]}"
     admin_dsn = args.url.replace("postgresql+psycopg://", "postgresql://")
     url = args.url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    if not args.reuse:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
     db: Database | None = None
     try:
-        upgrade(url)
-        began = time.perf_counter()
-        generate(url.replace("postgresql+psycopg://", "postgresql://"), args.calls, args.agents)
-        print(f"generated {args.calls:,} calls in {time.perf_counter() - began:.1f} s")
+        if not args.reuse:
+            upgrade(url)
+            began = time.perf_counter()
+            generate(url.replace("postgresql+psycopg://", "postgresql://"), args.calls, args.agents)
+            print(f"generated {args.calls:,} calls in {time.perf_counter() - began:.1f} s")
         db = Database(url)
         first, last = period_bounds(START, END, ZONE)
         print("| sampling | eligible calls | sampled | rank (median) | draw incl. writes (median) |")
@@ -156,8 +161,11 @@ def main() -> None:
     finally:
         if db is not None:
             db.dispose()
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep:
+            print(f"kept database {name} (drop it when done)")
+        else:
+            with psycopg.connect(admin_dsn, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

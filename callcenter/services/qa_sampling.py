@@ -9,8 +9,9 @@ whole). Calls sampled before are left out, so overlapping periods never draw a c
 ``floor(rate × size)`` (mode ``rate``), at most its size. An agent whose quotas add up to fewer
 than ``min_per_agent`` gets the best-ranked of their remaining calls until they have that many.
 
-**Random keys.** Every call gets ``u = (first 52 bits of md5("<seed>:<call id>") + ½) / 2⁵²`` — a
-counter-based generator seeded by the run's seed — and the weighted key ``u ** (1 / weight)``
+**Random keys.** Every call gets ``u = (top 52 bits of lookup3(call id, seed) + ½) / 2⁵²`` — a
+counter-based generator seeded by the run's seed (``qa_random``: PostgreSQL's own
+``hashint8extended``) — and the weighted key ``u ** (1 / weight)``
 (Efraimidis–Spirakis weighted sampling without replacement); a stratum takes its highest keys.
 ``weight`` is ``complaint_weight`` for complaint-queue calls times ``repeat_contact_weight`` for
 calls followed by another call from the same number within ``repeat_contact_days``. The key of a
@@ -37,10 +38,10 @@ from sqlalchemy.orm import Session
 
 from callcenter.db import UTCDateTime
 from callcenter.models import Call, QASample, QASampleRun, Recording
+from callcenter.services.qa_random import UNIFORM_SQL, uniform
 from callcenter.settings import QA
 
-ALGORITHM = "es-md5-v1"
-TWO_52 = 4503599627370496.0
+ALGORITHM = "es-lookup3-v1"
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,6 @@ class Pick:
     candidate: Candidate
     weight: float
     reasons: tuple[str, ...]
-
-
-def uniform(seed: int, call_id: int) -> float:
-    """The seeded generator's number for one call, in (0, 1); the SQL in ``_ranked_postgres`` is
-    the same computation."""
-    digest = hashlib.md5(f"{seed}:{call_id}".encode(), usedforsecurity=False).hexdigest()
-    return (float(int(digest[:13], 16)) + 0.5) / TWO_52
 
 
 def rank(candidates: Iterable[Candidate], seed: int, params: SamplingParams) -> list[Stratum]:
@@ -289,11 +283,10 @@ def candidates(
 # at least uniform (weights ≥ 1 only raise them), so about (1 − θ)·size keys exceed θ; θ is chosen
 # so that 4·depth + 20 are expected above it. A stratum left with fewer than ``depth`` (vanishingly
 # rare) is ranked again whole (``:thin`` false), so the result is exactly the full ranking.
-RANKED_SQL = text("""
-WITH recorded AS (
-    SELECT call_id, min(id) AS recording_id
-    FROM recording WHERE kind = 'call'
-    GROUP BY call_id HAVING bool_and(status = 'verified')
+RANKED_SQL = text(
+    """
+WITH unfinished AS (
+    SELECT DISTINCT call_id FROM recording WHERE kind = 'call' AND status <> 'verified'
 ), nearby AS (
     SELECT c.id, c.agent_id, coalesce(c.queue_name, '') COLLATE "C" AS queue, c.from_e164,
            c.started_at, c.answered_at, c.talk_s,
@@ -301,24 +294,24 @@ WITH recorded AS (
              AS next_at
     FROM call c WHERE c.started_at >= :first AND c.started_at < :window_end
 ), cand AS (
-    SELECT n.id AS call_id, r.recording_id, n.agent_id, n.queue,
+    SELECT n.id AS call_id, n.agent_id, n.queue,
            n.queue = ANY(:complaint_queues) AS complaint,
            (n.from_e164 IS NOT NULL AND n.next_at IS NOT NULL
             AND n.next_at <= n.started_at + make_interval(days => :repeat_days)) AS repeat
-    FROM nearby n JOIN recorded r ON r.call_id = n.id
+    FROM nearby n
     WHERE n.started_at < :last AND n.agent_id IS NOT NULL AND n.answered_at IS NOT NULL
       AND n.talk_s >= :min_talk_s
+      AND EXISTS (SELECT 1 FROM recording r WHERE r.call_id = n.id AND r.kind = 'call')
+      AND n.id NOT IN (SELECT call_id FROM unfinished)
       AND n.id NOT IN (SELECT s.call_id FROM qa_sample s WHERE s.run_id <> :keep_run)
 ), weighted AS (
     SELECT cand.*,
            (CASE WHEN complaint THEN CAST(:complaint_weight AS float8) ELSE 1.0::float8 END)
            * (CASE WHEN repeat THEN CAST(:repeat_weight AS float8) ELSE 1.0::float8 END) AS weight,
-           (('x' || substr(md5(CAST(:seed AS text) || ':' || call_id::text), 1, 13))::bit(52)::bigint::float8
-            + 0.5::float8) / 4503599627370496.0::float8 AS u
+           UNIFORM AS u
     FROM cand
 ), keyed AS MATERIALIZED (
-    SELECT call_id, recording_id, agent_id, queue, complaint, repeat, weight,
-           power(u, 1.0::float8 / weight) AS key
+    SELECT call_id, agent_id, queue, complaint, repeat, weight, power(u, 1.0::float8 / weight) AS key
     FROM weighted
 ), strata AS (
     SELECT agent_id, queue, count(*) AS size, sum(call_id) AS id_sum, min(call_id) AS id_min,
@@ -338,9 +331,13 @@ WITH recorded AS (
            row_number() OVER (PARTITION BY agent_id, queue ORDER BY key DESC, call_id) AS rn
     FROM thinned
 )
-SELECT ranked.*, (SELECT count(*) FROM strata) AS n_strata FROM ranked WHERE rn <= depth
+SELECT ranked.*, (SELECT count(*) FROM strata) AS n_strata,
+       (SELECT min(r.id) FROM recording r WHERE r.call_id = ranked.call_id AND r.kind = 'call')
+         AS recording_id
+FROM ranked WHERE rn <= depth
 ORDER BY agent_id, queue, rn
-""")
+""".replace("UNIFORM", UNIFORM_SQL)
+)
 
 
 def _complete(rows: Sequence[Any]) -> bool:
@@ -377,7 +374,7 @@ def _ranked_postgres(
         "min_talk_s": params.min_talk_s,
         "complaint_weight": params.complaint_weight,
         "repeat_weight": params.repeat_contact_weight,
-        "seed": str(seed),
+        "seed": seed,
         "min_per_agent": params.min_per_agent,
         "count_mode": params.mode == "count",
         "per_stratum": params.per_stratum,

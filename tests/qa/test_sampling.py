@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from callcenter.db import Database
 from callcenter.models import QASample, QASampleRun
+from callcenter.services.qa_random import hash_int8
 from callcenter.services.qa_sampling import (
     Candidate,
     SamplingParams,
@@ -94,6 +95,16 @@ def test_complaint_and_repeat_contact_calls_are_oversampled() -> None:
     assert 0.72 < wins / 3000 < 0.78  # weight 3 against 1: P = 3/4
     weights = {p.candidate.call_id: p.weight for p in allocate(rank([repeat], 1, params), params)}
     assert weights == {2: 3.0}
+
+
+def test_the_generator_is_postgresqls_hashint8extended() -> None:
+    # values printed by PostgreSQL 15: SELECT hashint8extended(v, seed) (signed 64-bit)
+    for value, seed, printed in [
+        (1, 0, -3670598878359251130),
+        (12345, 2026, -9030686200406251564),
+        (10_000_000_000, 2**62 - 1, -6589667152606685237),
+    ]:
+        assert hash_int8(value, seed) == printed % 2**64
 
 
 def test_uniform_is_in_the_open_unit_interval_and_depends_on_seed_and_id_only() -> None:
@@ -194,7 +205,7 @@ def test_a_period_is_drawn_once_and_can_be_drawn_again_identically(db: Database,
         run = s.get(QASampleRun, first.run_id)
         assert run is not None
         assert (run.seed, run.population, run.sampled) == (99, 4, 3)
-        assert run.params["per_stratum"] == 1 and run.params["algorithm"] == "es-md5-v1"
+        assert run.params["per_stratum"] == 1 and run.params["algorithm"] == "es-lookup3-v1"
         check = redraw(s, first.run_id)
     # three strata (a×consultation, a×complaint, b×consultation); agent c has nothing to sample
     assert len(samples) == 3
