@@ -283,6 +283,8 @@ def candidates(
 # at least uniform (weights ≥ 1 only raise them), so about (1 − θ)·size keys exceed θ; θ is chosen
 # so that 4·depth + 20 are expected above it. A stratum left with fewer than ``depth`` (vanishingly
 # rare) is ranked again whole (``:thin`` false), so the result is exactly the full ranking.
+# The callers' calls are partitioned by a hash of the number first and the number itself second:
+# the sort compares integers and looks at the text only on a tie (half the CPU of a text sort).
 RANKED_SQL = text(
     """
 WITH unfinished AS (
@@ -290,8 +292,10 @@ WITH unfinished AS (
 ), nearby AS (
     SELECT c.id, c.agent_id, coalesce(c.queue_name, '') COLLATE "C" AS queue, c.from_e164,
            c.started_at, c.answered_at, c.talk_s,
-           lead(c.started_at) OVER (PARTITION BY c.from_e164 COLLATE "C" ORDER BY c.started_at, c.id)
-             AS next_at
+           lead(c.started_at) OVER (
+               PARTITION BY hashtextextended(c.from_e164, 0), c.from_e164 COLLATE "C"
+               ORDER BY c.started_at, c.id
+           ) AS next_at
     FROM call c WHERE c.started_at >= :first AND c.started_at < :window_end
 ), cand AS (
     SELECT n.id AS call_id, n.agent_id, n.queue,
