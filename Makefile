@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CALLCENTER := $(BIN)/callcenter
 CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench bench-twilio browser-deps bench-screenpop
+.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench bench-twilio browser-deps bench-screenpop bench-qa
 
 run: install translations migrate seed prompts serve
 
@@ -63,6 +63,10 @@ bench-twilio: install
 # Screen-pop latency with 500 agents' SSE streams open on one web node (bench/screenpop.py).
 bench-screenpop: install
 	$(BIN)/python -m bench.screenpop
+
+# QA sampling over 1 000 000 recorded calls on a throwaway PostgreSQL database (bench/qa.py).
+bench-qa: install
+	$(BIN)/python -m bench.qa
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -553,6 +553,62 @@ def _display_url(url: str) -> str:
     return url
 
 
+# --- QA spot-checks --------------------------------------------------------------------------------
+
+
+@cli.group("qa")
+def qa_group() -> None:
+    """QA spot-checks: draw samples of recorded calls, check a draw can be reproduced."""
+
+
+@qa_group.command("draw")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="first local day")
+@click.option(
+    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="last local day (inclusive)"
+)
+@click.option("--seed", type=click.IntRange(0, 2**62), default=None, help="default: a fresh random seed")
+@click.pass_context
+def qa_draw(ctx: click.Context, start: datetime | None, end: datetime | None, seed: int | None) -> None:
+    """Draw the QA sample of a period (default: the day the daily job draws). A period drawn before
+    is not drawn again; unassigned samples are handed out."""
+    from datetime import timedelta
+
+    from callcenter.services.qa_jobs import draw_period
+    from callcenter.services.qa_sampling import day_to_draw
+
+    settings = _settings(ctx)
+    now = utc_now()
+    first = start.date() if start else day_to_draw(now, settings.zone, settings.qa.lag_days)
+    last = end.date() if end else first
+    if last < first:
+        raise click.ClickException("--to is before --from")
+    with _database(settings) as db:
+        outcome = draw_period(
+            settings, db, now, start=first, end=last + timedelta(days=1), seed=seed, trigger="cli"
+        )
+    click.echo(str(outcome))
+
+
+@qa_group.command("redraw")
+@click.argument("run_id", type=int)
+@click.pass_context
+def qa_redraw(ctx: click.Context, run_id: int) -> None:
+    """Draw a stored run again from its seed and parameters; exit 1 if the sample differs."""
+    from callcenter.services.qa_sampling import redraw
+
+    settings = _settings(ctx)
+    with _database(settings) as db, db.read() as session:
+        try:
+            result = redraw(session, run_id)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"population unchanged: {result.same_population}; same sample: {result.same_sample}")
+    click.echo(f"stored:  {result.stored}")
+    click.echo(f"redrawn: {result.redrawn}")
+    if not result.same_sample:
+        sys.exit(1)
+
+
 def main() -> None:
     cli(obj={})
 

@@ -333,6 +333,31 @@ class Console(Section):
         return value
 
 
+class QA(Section):
+    """QA spot-checks (REQUIREMENTS E50–57): how samples are drawn and handed out, and the dispute rules.
+
+    ``mode`` ``count`` draws ``per_stratum`` calls per agent × queue and period; ``rate`` draws
+    ``floor(rate × calls)`` of each stratum. Every agent with eligible calls gets ``min_per_agent``.
+    Complaint-queue calls and calls followed by a repeat contact are drawn with a higher weight.
+    """
+
+    mode: Literal["count", "rate"] = "count"
+    per_stratum: int = Field(default=1, ge=0, le=1000)
+    rate: float = Field(default=0.05, ge=0, le=1)
+    min_per_agent: int = Field(default=1, ge=0, le=100)
+    min_talk_s: int = Field(default=30, ge=0)
+    complaint_queues: tuple[str, ...] = ("complaint",)
+    complaint_weight: float = Field(default=2.0, ge=1, le=100)
+    repeat_contact_days: int = Field(default=7, ge=0, le=90)
+    repeat_contact_weight: float = Field(default=2.0, ge=1, le=100)
+    # The daily job draws the local day that ended ``lag_days`` ago (1: yesterday).
+    lag_days: int = Field(default=1, ge=1, le=30)
+    evaluator_daily_cap: int = Field(default=20, ge=1, le=1000)
+    dispute_window_days: int = Field(default=7, ge=0, le=90)
+    max_disputes: int = Field(default=1, ge=0, le=10)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         frozen=True,
@@ -356,6 +381,7 @@ class Settings(BaseSettings):
     cases: CaseRules = CaseRules()
     accounts: Accounts = Accounts()
     console: Console = Console()
+    qa: QA = QA()
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS
 
     @field_validator("departments")

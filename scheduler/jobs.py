@@ -9,6 +9,7 @@ from datetime import datetime
 
 from callcenter.db import Database
 from callcenter.services import cases as case_service
+from callcenter.services import qa_jobs
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import enabled as twilio_enabled
@@ -79,6 +80,14 @@ def sweep_cases(runtime: Runtime) -> object:
     return result
 
 
+def draw_qa_sample(runtime: Runtime) -> object:
+    # Idempotent: the hourly run draws the day once and hands out what is still unassigned.
+    result = qa_jobs.daily_draw(runtime.settings, runtime.db, runtime.clock())
+    if result.created or result.assigned:
+        log.info("qa sample: %s", result)
+    return result
+
+
 JOBS: dict[str, JobSpec] = {
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
     "verify_recordings": JobSpec(
@@ -89,6 +98,9 @@ JOBS: dict[str, JobSpec] = {
     ),
     "sweep_cases": JobSpec(
         sweep_cases, 60, "cases: mark overdue ones delayed, late first replies, warn of promised replies"
+    ),
+    "draw_qa_sample": JobSpec(
+        draw_qa_sample, 3600, "draw yesterday's QA sample once (strata agent × queue) and assign it"
     ),
 }
 

@@ -9,6 +9,14 @@ from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
 from callcenter.models.console import AgentPresence, BusEvent, PresenceLog, ShiftHandover
 from callcenter.models.login_throttle import LoginThrottle
 from callcenter.models.notice import Notice
+from callcenter.models.qa import (
+    QAAssignment,
+    QAEvaluation,
+    QAResponse,
+    QASample,
+    QASampleRun,
+    QAScorecard,
+)
 from callcenter.models.user import User, UserRole
 
 __all__ = [
@@ -26,6 +34,12 @@ __all__ = [
     "LoginThrottle",
     "Notice",
     "PresenceLog",
+    "QAAssignment",
+    "QAEvaluation",
+    "QAResponse",
+    "QASample",
+    "QASampleRun",
+    "QAScorecard",
     "Queue",
     "Recording",
     "ShiftHandover",
