@@ -206,15 +206,14 @@ def saturate(
 ) -> dict[str, float]:
     """A wrk run; with ``database``, also the rate counted until every answered request is on record."""
     before = on_record(database, kind) if database is not None else 0
-    started = time.perf_counter()
     row = wrk(url, script, duration, connections)
     if database is None:
         row["sustained"], row["drain_s"] = row["rps"], 0.0
         return row
     answered = time.perf_counter()
-    written = wait_written(database, kind, before + int(row["requests"]))
-    row["sustained"] = row["requests"] / (written - started)
-    row["drain_s"] = written - answered
+    row["drain_s"] = wait_written(database, kind, before + int(row["requests"])) - answered
+    # From wrk's first request (its own clock; loading the Lua script comes before) to the last record.
+    row["sustained"] = row["requests"] / (row["seconds"] + row["drain_s"])
     return row
 
 
@@ -228,12 +227,15 @@ def wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, fl
     if os.environ.get("BENCH_VERBOSE"):
         print(out, file=sys.stderr)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    completed = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    done = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+    assert done is not None, out
+    completed, seconds = int(done.group(1)), float(done.group(2)) / (1000 if done.group(3) == "ms" else 1)
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": rate,
         "requests": float(completed),
+        "seconds": seconds,
         "p50": _ms(latency["50"]),
         "p99": _ms(latency["99"]),
         "errors": float(errors.group(1)) if errors else 0.0,
