@@ -1,8 +1,9 @@
 """The contact record use cases: record what a voice channel saw, and read calls back.
 
-``record_call`` is the one write path for every channel. It is idempotent: the call is upserted by
-(channel, external_id), each timeline entry by its natural key, and the summary columns are then
-recomputed from the whole timeline.
+``record_calls`` (``record_call`` for one report) is the one write path for every channel. It is
+idempotent: the call is upserted by (channel, external_id), each timeline entry by its natural key,
+and the summary columns are then recomputed from the whole timeline. It is set-based: a batch of
+reports costs a handful of statements, not several per report.
 """
 
 from __future__ import annotations
