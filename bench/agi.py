@@ -145,6 +145,12 @@ def measure(name: str, sessions: int, concurrency: int, scratch: Path) -> dict[s
         "CALLCENTER_DATABASE__URL": f"sqlite:///{scratch}/bench.db",
         "CALLCENTER_STORAGE__VAR_DIR": str(scratch),
         "CALLCENTER_STORAGE__SPOOL_DIR": f"{scratch}/spool",
+        # Open around the clock: the sessions press 2 at the main menu at any hour of the day.
+        **{
+            f"CALLCENTER_HOURS__{day}{edge}": value
+            for day in ("", "REST_DAYS__", "HOLIDAYS__")
+            for edge, value in (("OPEN", "00:00"), ("CLOSE", "23:59:59.999999"))
+        },
     }
     cli = [sys.executable, "-m", "callcenter.cli", "--log-level", "WARNING"]
     port = free_port()

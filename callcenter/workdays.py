@@ -8,6 +8,7 @@ know yet is filled in. A date in such a year is still answered (weekends off, we
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterable
@@ -25,6 +26,12 @@ class DayKind(StrEnum):
     HOLIDAY = "holiday"  # statutory days off (including weekend days inside a holiday block)
 
 
+@functools.cache  # the library's data is fixed for the process; asked on every call's hours check
+def _official_years() -> range:
+    years = [day.year for day in chinese_calendar.holidays]
+    return range(min(years), max(years) + 1)
+
+
 class WorkCalendar:
     def __init__(self, extra_holidays: Iterable[date] = (), extra_workdays: Iterable[date] = ()) -> None:
         self.extra_holidays = frozenset(extra_holidays)
@@ -37,8 +44,7 @@ class WorkCalendar:
 
     @staticmethod
     def official_years() -> range:
-        years = [day.year for day in chinese_calendar.holidays]
-        return range(min(years), max(years) + 1)
+        return _official_years()
 
     def covers(self, day: date) -> bool:
         """Whether official holiday data (or an override for that year) exists for ``day``'s year."""

@@ -1,26 +1,30 @@
 """The contact record use cases: record what a voice channel saw, and read calls back.
 
-``record_call`` is the one write path for every channel. It is idempotent: the call is upserted by
-(channel, external_id), each timeline entry by its natural key, and the summary columns are then
-recomputed from the whole timeline.
+``record_calls`` (``record_call`` for one report) is the one write path for every channel. It is
+idempotent: the call is upserted by (channel, external_id), each timeline entry by its natural key,
+and the summary columns are then recomputed from the whole timeline. It is set-based: a batch of
+reports costs a handful of statements, not several per report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, Insert, Table, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.db import insert_ignoring_duplicates
 from callcenter.exceptions import NotFound
-from callcenter.models import Agent, Call, CallEvent, Queue
-from callcenter.phone import normalise
-from callcenter.services import callbacks, callers, recordings
-from callcenter.services.timeline import summarise
+from callcenter.models import Agent, Call, Caller, CallEvent, Queue
+from callcenter.phone import normalise, region_of
+from callcenter.services import callbacks, recordings
+from callcenter.services.timeline import Summary, summarise
 
 MAX_NAME_LENGTH = 128
 
@@ -81,115 +85,368 @@ def _clean_name(name: str) -> str:
     return "".join(ch for ch in name if ch.isprintable())[:MAX_NAME_LENGTH]
 
 
-# Built once, so each report only binds its key (no statement construction per report).
-_CALL_BY_KEY = select(Call).where(
-    Call.channel == bindparam("channel"), Call.external_id == bindparam("external_id")
-)
-
-
 def record_call(
     session: Session, seen: CallSeen, entries: Sequence[Entry], *, region: str, now: datetime
 ) -> Call:
     """Upsert the call and its timeline entries, then recompute the summary. Replays change nothing."""
-    number = normalise(seen.from_raw, region)
-    to_number = normalise(seen.to_raw, region)
-    insert_ignoring_duplicates(
-        session,
-        Call,
-        [
-            {
-                "channel": seen.channel,
-                "external_id": seen.external_id,
-                "direction": seen.direction,
-                "from_raw": number.raw,
-                "from_e164": number.e164,
-                "from_valid": number.valid,
-                "to_raw": to_number.raw,
-                "to_e164": to_number.e164,
-                "caller_name": _clean_name(seen.caller_name),
-                "created_at": now,
-                "started_at": seen.at,
-                "ivr_path": [],
-                "priority": 0,
-                "disposition": "in_ivr",
-            }
-        ],
-        ["channel", "external_id"],
-    )
-    # No autoflush from here to the summary: the reports of a batch (services/journal.py) leave
-    # their calls' changes to one flush at commit, where the UPDATEs go out together.
-    call = session.execute(
-        _CALL_BY_KEY,
-        {"channel": seen.channel, "external_id": seen.external_id},
-        execution_options={"autoflush": False},
-    ).scalar_one()
-    _fill_missing(call, seen, region)
-    customer = call.to_e164 if call.direction == "outbound" else call.from_e164  # who we talk to
-    if call.caller_id is None and customer:
-        with session.no_autoflush:
-            call.caller_id = callers.ensure_caller(session, customer, now=now).id
+    session.flush()  # the set-based write below reads through Core: pending ORM changes go first
+    (call_id,) = record_calls(session, [(seen, entries)], region=region, now=now)
+    return session.get_one(Call, call_id, populate_existing=True)
+
+
+def record_calls(
+    session: Session,
+    reports: Sequence[tuple[CallSeen, Sequence[Entry]]],
+    *,
+    region: str,
+    now: datetime,
+) -> list[int]:
+    """``record_call`` for many reports at once, set-based: the call id of each report, in order.
+
+    The writer's group commit hands over up to a few hundred reports; they cost a handful of
+    statements together instead of several each: one SELECT of the calls on record, one of their
+    callers, one INSERT of the new calls (their summary computed from the entries in hand: nobody
+    else can have written a timeline for a call this transaction creates), one INSERT of every
+    entry, one SELECT of the timelines of the calls that were on record, one UPDATE (executemany)
+    of those whose summary changed. Reports of the same call are merged (one call, all entries).
+    """
+    groups: dict[tuple[str, str], list[tuple[CallSeen, Sequence[Entry]]]] = {}
+    for seen, entries in reports:
+        groups.setdefault((seen.channel, seen.external_id), []).append((seen, entries))
+    batch = [
+        _Pending(_merged(group), [e for _, entries in group for e in entries]) for group in groups.values()
+    ]
+    connection = session.connection()
+    on_record = _calls_on_record(connection, [pending.seen for pending in batch])
+    for pending in batch:
+        pending.row = on_record.get((pending.seen.channel, pending.seen.external_id))
+    lookups = _Lookups(session, now)
+    fresh = [pending for pending in batch if pending.row is None]
+    if fresh:
+        _insert_new_calls(connection, fresh, lookups, region, now)
+    for pending in batch:
+        if pending.row is not None and pending.call_id is None:  # on record (or inserted meanwhile)
+            pending.call_id = pending.row["id"]
     insert_ignoring_duplicates(
         session,
         CallEvent,
-        [
-            {
-                "call_id": call.id,
-                "key": entry.key[:128],
-                "kind": entry.kind,
-                "at": entry.at,
-                "seq": entry.seq,
-                "source": entry.source,
-                "node": entry.node,
-                "data": entry.data,
-                "recorded_at": now,
-            }
-            for entry in entries
-        ],
+        [_event_row(pending.call_id, entry, now) for pending in batch for entry in pending.entries],
         ["call_id", "key"],
     )
-    with session.no_autoflush:  # _refresh reads the entries (in the database already) and reference tables
-        _refresh(session, call, seen.at)
+    known = [pending for pending in batch if not pending.created]
+    if known:
+        _update_known_calls(connection, known, lookups, region)
+    _apply_effects(session, batch, now)
+    ids = {(pending.seen.channel, pending.seen.external_id): pending.call_id for pending in batch}
+    return [ids[(seen.channel, seen.external_id)] or 0 for seen, _ in reports]
+
+
+@dataclass
+class _Pending:
+    """One call of a batch: its merged report, and what the batch learns of it."""
+
+    seen: CallSeen
+    entries: list[Entry]
+    row: dict[str, Any] | None = None  # the call's columns as on record before this batch
+    call_id: int | None = None
+    created: bool = False  # inserted by this batch, with its summary
+
+
+def _merged(group: Sequence[tuple[CallSeen, Sequence[Entry]]]) -> CallSeen:
+    """Several reports of one call as one: the earliest sighting, the first known of each field."""
+    first = group[0][0]
+    if len(group) == 1:
+        return first
+
+    def known(name: str) -> str:
+        return next((value for seen, _ in group if (value := getattr(seen, name))), "")
+
+    return replace(
+        first,
+        at=min(seen.at for seen, _ in group),
+        from_raw=known("from_raw"),
+        to_raw=known("to_raw"),
+        caller_name=known("caller_name"),
+    )
+
+
+_CALL = cast(Table, Call.__table__)
+_EVENT = cast(Table, CallEvent.__table__)
+# The summary columns, recomputed from the timeline; and what a later report may fill in.
+_DERIVED = (
+    "started_at", "ended_at", "ivr_path", "last_node", "ivr_branch", "priority", "disposition",
+    "end_reason", "answered_at", "wait_s", "talk_s", "hangup_side", "transfers", "queue_name",
+    "queue_id", "agent_interface", "agent_id",
+)  # fmt: skip
+_FILLED = ("from_raw", "from_e164", "from_valid", "caller_name", "caller_id")
+_READ = ("id", "channel", "external_id", "direction", "to_e164", *_FILLED, *_DERIVED)
+# Built once, so SQLAlchemy compiles each statement once and each batch only binds its values.
+_CALLS_BY_KEY = select(*(_CALL.c[name] for name in _READ)).where(
+    _CALL.c.channel == bindparam("channel"),
+    _CALL.c.external_id.in_(bindparam("external_ids", expanding=True)),
+)
+_CALLERS_BY_NUMBER = select(Caller.e164, Caller.id).where(
+    Caller.e164.in_(bindparam("numbers", expanding=True))
+)
+_QUEUES_BY_NAME = select(Queue.name, Queue.id).where(Queue.name.in_(bindparam("names", expanding=True)))
+_TIMELINES = (
+    select(_EVENT.c.call_id, _EVENT.c.kind, _EVENT.c.at, _EVENT.c.seq, _EVENT.c.node, _EVENT.c.data)
+    .where(_EVENT.c.call_id.in_(bindparam("call_ids", expanding=True)))
+    .order_by(_EVENT.c.call_id, _EVENT.c.id)
+)
+_UPDATE_CALL = (
+    update(_CALL)
+    .where(_CALL.c.id == bindparam("call_id"))
+    .values({name: bindparam(f"new_{name}") for name in (*_FILLED, *_DERIVED)})
+)
+_NEW_CALL_COLUMNS = (
+    "channel", "external_id", "direction", "to_raw", "to_e164", "created_at", *_FILLED, *_DERIVED,
+)  # fmt: skip
+
+
+@functools.cache
+def _insert_new_calls_statement(dialect: str) -> Insert:
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    return (
+        insert(_CALL)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(_CALL.c.id, _CALL.c.channel, _CALL.c.external_id)
+    )
+
+
+def _calls_on_record(
+    connection: Connection, seen: Sequence[CallSeen]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    by_channel: dict[str, list[str]] = {}
+    for item in seen:
+        by_channel.setdefault(item.channel, []).append(item.external_id)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for channel, external_ids in by_channel.items():
+        rows = connection.execute(_CALLS_BY_KEY, {"channel": channel, "external_ids": external_ids})
+        for row in rows.mappings():
+            found[(row["channel"], row["external_id"])] = dict(row)
+    return found
+
+
+class _Lookups:
+    """Reference data a batch needs (callers, queues, agents), each looked up once per batch."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session, self.now = session, now
+        self.callers: dict[str, int] = {}
+        self.queues: dict[str, int | None] = {}
+
+    def caller_ids(self, numbers: Iterable[str]) -> None:
+        """Find or create the callers with these E.164 numbers (safe under concurrent first calls)."""
+        wanted = sorted(set(numbers) - self.callers.keys())
+        if not wanted:
+            return
+        self.callers.update(self._find_callers(wanted))
+        missing = [number for number in wanted if number not in self.callers]
+        if missing:  # first contact: as ``callers.ensure_caller``, for all of them at once
+            rows = [
+                {
+                    "e164": number,
+                    "name": "",
+                    "tier": "normal",
+                    "region": region_of(number, "zh"),
+                    "notes": "",
+                    "created_at": self.now,
+                    "updated_at": self.now,
+                }
+                for number in missing
+            ]
+            insert_ignoring_duplicates(self.session, Caller, rows, ["e164"])
+            self.callers.update(self._find_callers(missing))
+
+    def _find_callers(self, numbers: list[str]) -> dict[str, int]:
+        rows = self.session.connection().execute(_CALLERS_BY_NUMBER, {"numbers": numbers})
+        return {row.e164: row.id for row in rows}
+
+    def queue_id(self, name: str | None) -> int | None:
+        return self.queues.get(name) if name else None
+
+    def queue_ids(self, names: Iterable[str | None]) -> None:
+        wanted = sorted({name for name in names if name} - self.queues.keys())
+        if wanted:
+            rows = self.session.connection().execute(_QUEUES_BY_NAME, {"names": wanted})
+            found = {row.name: row.id for row in rows}
+            self.queues.update({name: found.get(name) for name in wanted})
+
+    def agent_id(self, interface: str) -> int | None:
+        return _agent_for_interface(self.session, interface)
+
+
+def _customer(direction: str, from_e164: str | None, to_e164: str | None) -> str | None:
+    return to_e164 if direction == "outbound" else from_e164  # who we talk to
+
+
+def _insert_new_calls(
+    connection: Connection, fresh: Sequence[_Pending], lookups: _Lookups, region: str, now: datetime
+) -> None:
+    rows = [_new_call_row(pending.seen, region, now) for pending in fresh]
+    lookups.caller_ids(
+        number for row in rows if (number := _customer(row["direction"], row["from_e164"], row["to_e164"]))
+    )
+    summaries = [summarise(_first_of_each_key(pending.entries)) for pending in fresh]
+    lookups.queue_ids(summary.queue_name for summary in summaries)
+    for pending, row, summary in zip(fresh, rows, summaries, strict=True):
+        customer = _customer(row["direction"], row["from_e164"], row["to_e164"])
+        row["caller_id"] = lookups.callers.get(customer) if customer else None
+        row.update(_derived(summary, row, pending.seen.at, lookups))
+    statement = _insert_new_calls_statement(connection.dialect.name)
+    inserted = {(r.channel, r.external_id): r.id for r in connection.execute(statement, rows)}
+    late: list[_Pending] = []
+    for pending in fresh:
+        call_id = inserted.get((pending.seen.channel, pending.seen.external_id))
+        if call_id is not None:
+            pending.call_id, pending.created = call_id, True
+        else:
+            late.append(pending)  # another writer created it meanwhile (PostgreSQL): update it
+    if late:
+        on_record = _calls_on_record(connection, [pending.seen for pending in late])
+        for pending in late:
+            pending.row = on_record[(pending.seen.channel, pending.seen.external_id)]
+
+
+def _new_call_row(seen: CallSeen, region: str, now: datetime) -> dict[str, Any]:
+    number = normalise(seen.from_raw, region)
+    to_number = normalise(seen.to_raw, region)
+    return {
+        "channel": seen.channel,
+        "external_id": seen.external_id,
+        "direction": seen.direction,
+        "from_raw": number.raw,
+        "from_e164": number.e164,
+        "from_valid": number.valid,
+        "to_raw": to_number.raw,
+        "to_e164": to_number.e164,
+        "caller_name": _clean_name(seen.caller_name),
+        "created_at": now,
+        # As on record before any reducer ran: what ``_derived`` compares with.
+        "started_at": seen.at,
+        "queue_name": None,
+        "agent_interface": None,
+        "agent_id": None,
+        "queue_id": None,
+    }
+
+
+def _first_of_each_key(entries: Sequence[Entry]) -> list[Entry]:
+    """The entries as the timeline keeps them: the first of each natural key, times in UTC."""
+    kept: dict[str, Entry] = {}
     for entry in entries:
-        effect = EFFECTS.get(entry.kind)
-        if effect is not None:
-            effect(session, call, entry, now)
-    return call
+        kept.setdefault(entry.key[:128], entry)
+    return [replace(entry, at=entry.at.astimezone(UTC)) for entry in kept.values()]
 
 
-def _fill_missing(call: Call, seen: CallSeen, region: str) -> None:
-    """A later report may know more (e.g. the number); it never overwrites what is known."""
-    if not call.from_raw and seen.from_raw:
+def _derived(
+    summary: Summary, call: Mapping[str, Any], first_seen: datetime, lookups: _Lookups
+) -> dict[str, Any]:
+    """The summary columns of ``call`` (its columns as on record) once ``summary`` is applied."""
+    starts = [moment for moment in (summary.started_at, first_seen, call["started_at"]) if moment]
+    values: dict[str, Any] = {
+        "started_at": min(starts),
+        "ended_at": summary.ended_at,
+        "ivr_path": summary.ivr_path,
+        "last_node": summary.last_node,
+        "ivr_branch": summary.ivr_branch,
+        "priority": summary.priority,
+        "disposition": summary.disposition,
+        "end_reason": summary.end_reason,
+        "answered_at": summary.answered_at,
+        "wait_s": summary.wait_s,
+        "talk_s": summary.talk_s,
+        "hangup_side": summary.hangup_side,
+        "transfers": summary.transfers,
+        "queue_name": call["queue_name"],
+        "queue_id": call["queue_id"],
+        "agent_interface": call["agent_interface"],
+        "agent_id": call["agent_id"],
+    }
+    if summary.queue_name != call["queue_name"]:
+        values["queue_name"] = summary.queue_name
+        lookups.queue_ids([summary.queue_name])
+        values["queue_id"] = lookups.queue_id(summary.queue_name)
+    interface = summary.agent_interface
+    if interface and (interface != call["agent_interface"] or call["agent_id"] is None):
+        values["agent_interface"] = interface[:64]
+        values["agent_id"] = lookups.agent_id(interface)
+    return values
+
+
+def _event_row(call_id: int | None, entry: Entry, now: datetime) -> dict[str, Any]:
+    return {
+        "call_id": call_id,
+        "key": entry.key[:128],
+        "kind": entry.kind,
+        "at": entry.at,
+        "seq": entry.seq,
+        "source": entry.source,
+        "node": entry.node,
+        "data": entry.data,
+        "recorded_at": now,
+    }
+
+
+class _Stored(NamedTuple):
+    kind: str
+    at: datetime
+    seq: int
+    node: str | None
+    data: dict[str, Any]
+
+
+def _update_known_calls(
+    connection: Connection, known: Sequence[_Pending], lookups: _Lookups, region: str
+) -> None:
+    """Calls that were on record: fill what a report adds, recompute the summary from the timeline."""
+    timelines: dict[int, list[_Stored]] = {}
+    ids = [pending.call_id for pending in known]
+    for event in connection.execute(_TIMELINES, {"call_ids": ids}):
+        stored = _Stored(event.kind, event.at, event.seq, event.node, event.data)
+        timelines.setdefault(event.call_id, []).append(stored)
+    filled = [_filled(pending, region) for pending in known]
+    customers = [_customer(row["direction"], values["from_e164"], row["to_e164"]) for row, values in filled]
+    lookups.caller_ids(
+        customer
+        for (_, values), customer in zip(filled, customers, strict=True)
+        if customer and values["caller_id"] is None
+    )
+    changed: list[dict[str, Any]] = []
+    for pending, (row, values), customer in zip(known, filled, customers, strict=True):
+        if values["caller_id"] is None and customer:
+            values["caller_id"] = lookups.callers.get(customer)
+        summary = summarise(timelines.get(row["id"], []))
+        values.update(_derived(summary, row, pending.seen.at, lookups))
+        if any(values[name] != row[name] for name in values):
+            changed.append({"call_id": row["id"], **{f"new_{k}": v for k, v in values.items()}})
+    if changed:
+        connection.execute(_UPDATE_CALL, changed)
+
+
+def _filled(pending: _Pending, region: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The call as on record, and its columns a later report may fill (it never overwrites)."""
+    row, seen = pending.row, pending.seen
+    assert row is not None
+    values = {name: row[name] for name in _FILLED}
+    if not row["from_raw"] and seen.from_raw:
         number = normalise(seen.from_raw, region)
-        call.from_raw, call.from_e164, call.from_valid = number.raw, number.e164, number.valid
-    if not call.caller_name and seen.caller_name:
-        call.caller_name = _clean_name(seen.caller_name)
+        values.update(from_raw=number.raw, from_e164=number.e164, from_valid=number.valid)
+    if not row["caller_name"] and seen.caller_name:
+        values["caller_name"] = _clean_name(seen.caller_name)
+    return row, values
 
 
-def _refresh(session: Session, call: Call, first_seen: datetime) -> None:
-    events = session.execute(select(CallEvent).where(CallEvent.call_id == call.id)).scalars().all()
-    summary = summarise(events)
-    starts = [moment for moment in (summary.started_at, first_seen, call.started_at) if moment]
-    call.started_at = min(starts)
-    call.ended_at = summary.ended_at
-    call.ivr_path = summary.ivr_path
-    call.last_node = summary.last_node
-    call.ivr_branch = summary.ivr_branch
-    call.priority = summary.priority
-    call.disposition = summary.disposition
-    call.end_reason = summary.end_reason
-    call.answered_at = summary.answered_at
-    call.wait_s = summary.wait_s
-    call.talk_s = summary.talk_s
-    call.hangup_side = summary.hangup_side
-    call.transfers = summary.transfers
-    if summary.queue_name != call.queue_name:
-        call.queue_name = summary.queue_name
-        call.queue_id = session.execute(
-            select(Queue.id).where(Queue.name == summary.queue_name)
-        ).scalar_one_or_none()
-    if summary.agent_interface and (summary.agent_interface != call.agent_interface or call.agent_id is None):
-        call.agent_interface = summary.agent_interface[:64]
-        call.agent_id = _agent_for_interface(session, summary.agent_interface)
+def _apply_effects(session: Session, batch: Sequence[_Pending], now: datetime) -> None:
+    """Rows hanging off entries (callback tasks, recordings), given the call as now on record."""
+    for pending in batch:
+        effects = [(EFFECTS[entry.kind], entry) for entry in pending.entries if entry.kind in EFFECTS]
+        if not effects:
+            continue
+        call = session.get_one(Call, pending.call_id, populate_existing=True)
+        for effect, entry in effects:
+            effect(session, call, entry, now)
 
 
 def _agent_for_interface(session: Session, interface: str) -> int | None:

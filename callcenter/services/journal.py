@@ -23,7 +23,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from callcenter.db import Database
-from callcenter.services.calls import CallSeen, Entry, from_payload, record_call, to_payload
+from callcenter.services.calls import CallSeen, Entry, from_payload, record_calls, to_payload
 from callcenter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -217,16 +217,14 @@ class Recorder:
 
     def _write(self, batch: Sequence[_Report]) -> None:
         """Apply the batch in one transaction; spool it on outage; isolate what the database refuses."""
-        groups = _by_call(batch)
         try:
             with self.db.transaction() as session:
-                now = self.clock()
-                group_ids = [
-                    record_call(
-                        session, _merged_seen(group), _all_entries(group), region=self.region, now=now
-                    ).id
-                    for group in groups
-                ]
+                call_ids = record_calls(
+                    session,
+                    [(report.seen, report.entries) for report in batch],
+                    region=self.region,
+                    now=self.clock(),
+                )
         except (OperationalError, InterfaceError) as exc:  # cannot reach the database: spool them all
             for report in batch:
                 self._spool(report, exc)
@@ -240,9 +238,8 @@ class Recorder:
             else:
                 batch[0].fail(exc)
             return
-        for group, call_id in zip(groups, group_ids, strict=True):
-            for report in group:
-                report.resolve(call_id)
+        for report, call_id in zip(batch, call_ids, strict=True):
+            report.resolve(call_id)
 
     def _spool(self, report: _Report, exc: Exception) -> None:
         try:
@@ -286,7 +283,7 @@ class Recorder:
                 continue
             try:
                 with self.db.transaction() as session:
-                    record_call(session, seen, entries, region=self.region, now=self.clock())
+                    record_calls(session, [(seen, entries)], region=self.region, now=self.clock())
             except (OperationalError, InterfaceError) as exc:
                 log.warning("replay stopped, database still unavailable: %s", exc.__class__.__name__)
                 return ReplayResult(applied, failed, len(pending) - index)
@@ -298,40 +295,6 @@ class Recorder:
             applied += 1
             log.info("replayed spooled report for call %s/%s", seen.channel, seen.external_id)
         return ReplayResult(applied, failed, 0)
-
-
-def _by_call(batch: Sequence[_Report]) -> list[list[_Report]]:
-    """The batch's reports grouped by call, in order of each call's first report.
-
-    A session's arrival report is often still queued when its final report comes: one
-    ``record_call`` for both does half the work, and gives the same record (it is idempotent and
-    derives everything from the whole timeline).
-    """
-    groups: dict[tuple[str, str], list[_Report]] = {}
-    for report in batch:
-        groups.setdefault((report.seen.channel, report.seen.external_id), []).append(report)
-    return list(groups.values())
-
-
-def _merged_seen(group: Sequence[_Report]) -> CallSeen:
-    first = group[0].seen
-    if len(group) == 1:
-        return first
-
-    def known(name: str) -> str:
-        return next((value for r in group if (value := getattr(r.seen, name))), "")
-
-    return replace(
-        first,
-        at=min(report.seen.at for report in group),
-        from_raw=known("from_raw"),
-        to_raw=known("to_raw"),
-        caller_name=known("caller_name"),
-    )
-
-
-def _all_entries(group: Sequence[_Report]) -> list[Entry]:
-    return [entry for report in group for entry in report.entries]
 
 
 def _close_at_exit(ref: weakref.ref[Recorder]) -> None:

@@ -20,11 +20,18 @@ from typing import Any, Protocol
 
 
 class EventLike(Protocol):
-    kind: str
-    at: datetime
-    seq: int
-    node: str | None
-    data: dict[str, Any]
+    """A timeline entry as the reducers read it (a stored row, or an entry not yet written)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def node(self) -> str | None: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 _Item = tuple[datetime, int, dict[str, Any]]

@@ -7,7 +7,15 @@ from sqlalchemy import func, select
 
 from callcenter.db import Database
 from callcenter.models import Call, Caller, CallEvent
-from callcenter.services.calls import CallSeen, Entry, get_call, recent_calls, record_call
+from callcenter.services.calls import (
+    CallSeen,
+    Entry,
+    get_call,
+    id_for_key,
+    recent_calls,
+    record_call,
+    record_calls,
+)
 from callcenter.services.demo import seed_demo
 from callcenter.services.journal import Recorder, Spool
 
@@ -184,3 +192,56 @@ def test_a_report_the_database_refuses_is_set_aside_and_later_ones_still_apply(
     assert (result.applied, result.failed, result.remaining) == (1, 1, 0)
     assert len(list((tmp_path / "spool").glob("*.failed"))) == 1
     assert counts(db)[0] == 1
+
+
+def _snapshot(db: Database, channel: str) -> list[tuple[object, ...]]:
+    """Every call of ``channel`` with its columns (no ids, no channel) and its timeline keys."""
+    with db.sessions() as session:
+        calls = session.execute(select(Call).where(Call.channel == channel).order_by(Call.external_id))
+        rows = []
+        for call in calls.scalars():
+            columns = {
+                name: getattr(call, name)
+                for name in Call.__table__.columns.keys()  # noqa: SIM118 - a Table's column names
+                if name not in ("id", "channel", "created_at")
+            }
+            keys = sorted((event.key, event.kind, event.at) for event in call.events)
+            rows.append((call.external_id, sorted(columns.items()), keys))
+        return rows
+
+
+def test_one_batch_gives_the_records_of_one_report_at_a_time(db: Database, now: datetime) -> None:
+    with db.transaction() as session:
+        seed_demo(session, now=now, admin_password="admin-password")
+    entries = route_entries(now)
+    later = now + timedelta(seconds=9)
+
+    def reports(channel: str) -> list[tuple[CallSeen, list[Entry]]]:
+        def at(when: datetime, external_id: str, **kw: str) -> CallSeen:
+            return CallSeen(channel=channel, external_id=external_id, at=when, **kw)
+
+        hangup = Entry("h", "ivr.hangup", later, "agi", "main_menu", 9, {"reason": "caller hung up"})
+        return [
+            (at(now, "a", from_raw="13800138000", caller_name="张三"), entries[:2]),  # seeded VIP
+            (at(now, "b", from_raw="13912345678"), entries),  # a caller met for the first time
+            (at(later, "a"), entries[2:]),  # the same call again: merged, its number kept
+            (at(now, "c", from_raw="<script>1</script>"), []),  # no callable number
+            (at(now, "b", from_raw="13912345678"), entries),  # a replay
+            (at(now, "d", direction="outbound", to_raw="13700137000"), entries[:1]),
+            (at(later, "e", from_raw=""), [hangup]),  # number unknown at first ...
+            (at(now, "e", from_raw="13600136000", caller_name="李四"), entries[:2]),  # ... then known
+        ]
+
+    for seen_, batch in reports("asterisk"):  # one at a time, each in its own transaction
+        with db.transaction() as session:
+            record_call(session, seen_, batch, region="CN", now=now)
+    with db.transaction() as session:  # e was on record before: known and new calls in one batch
+        record_call(session, *reports("twilio")[6], region="CN", now=now)
+    with db.transaction() as session:
+        ids = record_calls(session, reports("twilio"), region="CN", now=now)
+    assert _snapshot(db, "twilio") == _snapshot(db, "asterisk")
+    assert len(set(ids)) == 5 and ids[0] == ids[2] and ids[1] == ids[4]
+    with db.sessions() as session:
+        assert [call_id for call_id in ids] == [
+            id_for_key(session, "twilio", key) for key in ("a", "b", "a", "c", "b", "d", "e", "e")
+        ]
