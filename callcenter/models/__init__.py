@@ -5,6 +5,14 @@ from callcenter.models.audit import AuditLog
 from callcenter.models.call import Call, CallEvent, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
+from callcenter.models.campaign import (
+    CallbackAttempt,
+    CallbackResult,
+    Campaign,
+    CampaignMember,
+    DoNotCall,
+    SchedulerLease,
+)
 from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
 from callcenter.models.user import User, UserRole
 
@@ -13,13 +21,19 @@ __all__ = [
     "AuditLog",
     "Call",
     "CallEvent",
+    "CallbackAttempt",
+    "CallbackResult",
     "CallbackTask",
     "Caller",
+    "Campaign",
+    "CampaignMember",
     "Case",
     "CaseAttachment",
     "CaseEvent",
+    "DoNotCall",
     "Queue",
     "Recording",
+    "SchedulerLease",
     "User",
     "UserRole",
     "agent_queue",
