@@ -14,6 +14,7 @@ from callcenter.voice.twilio.main import enabled as twilio_enabled
 from recordings.media import MonitorFolderMissing
 from recordings.twilio import fetch_recordings as fetch_twilio_recording_files
 from recordings.verify import verify_recordings as verify_recording_files
+from scheduler.dialling import DiallerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,23 @@ class JobSpec:
 
 
 _runtime: Runtime | None = None
+_dialling: DiallerRuntime | None = None
 
 
 def bind(runtime: Runtime) -> None:
     """Hand the process's dependencies to the jobs (called once by the scheduler's main)."""
     global _runtime  # noqa: PLW0603 - the one process-wide binding APScheduler's stored jobs need
     _runtime = runtime
+
+
+def bind_dialling(dialling: DiallerRuntime | None) -> None:
+    """Hand the leader's dialler to the ``dial_callbacks`` job (scheduler.leader)."""
+    global _dialling  # noqa: PLW0603 - as bind(): the one binding the stored job needs
+    _dialling = dialling
+
+
+def dial_callbacks(runtime: Runtime) -> object:
+    return None if _dialling is None else _dialling.tick()
 
 
 def replay_spool(runtime: Runtime) -> object:
@@ -70,6 +82,9 @@ def fetch_twilio_recordings(runtime: Runtime) -> object:
 
 
 JOBS: dict[str, JobSpec] = {
+    "dial_callbacks": JobSpec(
+        dial_callbacks, 1, "dial due callbacks and campaign tasks: paced, in the callee's window, once each"
+    ),
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
     "verify_recordings": JobSpec(
         verify_recordings, 60, "check the recordings of ended calls: file present, duration, sha256"

@@ -165,7 +165,7 @@ class Dialler:
                     else CallbackAttempt.campaign_id == group.campaign_id
                 )
             ).scalar_one_or_none()
-            start = now if last is None else last + interval
+            start = now - timedelta(seconds=BURST_S) if last is None else last + interval
         start = max(start, now - timedelta(seconds=BURST_S))
         self._next_slot[group.campaign_id] = start
         if start > now:
@@ -266,11 +266,16 @@ class Dialler:
         assert task.number_e164 is not None
         task.attempts += 1
         task.status, task.updated_at = "dialling", now
-        key = attempt_key(task.id, task.attempts)
+        # Numbered by rows, not by ``attempts``: a dial that was never placed keeps its row and key.
+        previous = session.execute(
+            select(func.max(CallbackAttempt.number)).where(CallbackAttempt.task_id == task.id)
+        ).scalar_one_or_none()
+        number = (previous or 0) + 1
+        key = attempt_key(task.id, number)
         attempt = CallbackAttempt(
             key=key,
             task_id=task.id,
-            number=task.attempts,
+            number=number,
             campaign_id=group.campaign_id,
             channel=self.channel.name,
             e164=task.number_e164,

@@ -56,9 +56,22 @@ def _zones_of(e164: str) -> tuple[str, ...]:
     return tuple(name for name in number_zones.time_zones_for_number(parsed) if name != UNKNOWN_ZONE)
 
 
-def callee_zone(e164: str, fallback: ZoneInfo) -> CalleeZone:
-    """The callee's zone from the number, or ``fallback`` with a note saying why."""
+def _agreeing_zone(names: tuple[str, ...], now: datetime) -> ZoneInfo | None:
+    """One zone for several names that keep the same clock now (Europe/London and Europe/Jersey)."""
+    try:
+        zones = [ZoneInfo(name) for name in names]
+    except ZoneInfoNotFoundError:
+        return None
+    offsets = {now.astimezone(zone).utcoffset() for zone in zones}
+    return zones[-1] if len(offsets) == 1 else None
+
+
+def callee_zone(e164: str, fallback: ZoneInfo, now: datetime | None = None) -> CalleeZone:
+    """The callee's zone from the number, or ``fallback`` with a note saying why. Several zones that
+    keep the same clock at ``now`` count as one."""
     names = _zones_of(e164)
+    if len(names) > 1 and now is not None and (agreed := _agreeing_zone(names, now)) is not None:
+        return CalleeZone(agreed, "")
     if len(names) == 1:
         try:
             return CalleeZone(ZoneInfo(names[0]), "")
@@ -171,7 +184,7 @@ def decide(policy: Policy, facts: TaskFacts, now: datetime) -> Decision:
     stop = _stop_reason(policy, facts)
     if stop is not None or facts.number is None:
         return Decision(Action.STOP, stop or Reason.NO_NUMBER)
-    callee = callee_zone(facts.number, policy.fallback_zone)
+    callee = callee_zone(facts.number, policy.fallback_zone, now)
     zone, note = callee.zone.key, callee.note
     local = now.astimezone(callee.zone).strftime("%Y-%m-%d %H:%M %Z")
     if facts.locked_until is not None and facts.locked_until > now:

@@ -194,7 +194,8 @@ def _callers_by_number(session: Session, numbers: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for start in range(0, len(numbers), 500):
         chunk = numbers[start : start + 500]
-        found.update(session.execute(select(Caller.e164, Caller.id).where(Caller.e164.in_(chunk))).tuples())
+        rows = session.execute(select(Caller.e164, Caller.id).where(Caller.e164.in_(chunk))).tuples()
+        found.update({number: caller_id for number, caller_id in rows})
     return found
 
 
@@ -240,13 +241,8 @@ def _add_members(
     for start in range(0, len(rows_task), 1000):
         insert_ignoring_duplicates(session, CallbackTask, rows_task[start : start + 1000], ["key"])
     prefix = f"campaign:{campaign.id}:"
-    ids = dict(
-        session.execute(
-            select(CallbackTask.key, CallbackTask.id).where(
-                CallbackTask.key.startswith(prefix, autoescape=True)
-            )
-        ).tuples()
-    )
+    query = select(CallbackTask.key, CallbackTask.id).where(CallbackTask.key.startswith(prefix, autoescape=True))
+    ids = {key: task_id for key, task_id in session.execute(query).tuples()}
     members = [
         {
             "task_id": ids[f"{prefix}{number}"],
