@@ -233,6 +233,7 @@ class Dialler(Section):
     tick_seconds: int = Field(default=1, ge=1, le=60)
     resolve_after_s: float = Field(default=60.0, ge=0)  # ask the channel about a call with no status
     in_doubt_after_s: float = Field(default=120.0, ge=1)  # a dial with no outcome after this is in doubt
+    not_placed_retry_s: float = Field(default=60.0, ge=0)  # a dial that never left (AMI down…): retry after
     long_call_minutes: int = Field(default=5, ge=1)  # flagged in the campaign report (D48)
 
     @field_validator("window_end")

@@ -348,7 +348,8 @@ class Dialler:
     ) -> None:
         attempt.state, attempt.ended_at, attempt.detail = "done", now, report.detail or "not placed"
         task.attempts = max(0, task.attempts - 1)  # it never rang: it does not count
-        task.status, task.due_at, task.updated_at = "pending", now + timedelta(minutes=1), now
+        retry = timedelta(seconds=self.settings.dialler.not_placed_retry_s)
+        task.status, task.due_at, task.updated_at = "pending", now + retry, now
         audit(
             session, now, "dialler.not_placed", task, "not_placed", attempt=attempt.key, detail=report.detail
         )

@@ -241,7 +241,9 @@ def _add_members(
     for start in range(0, len(rows_task), 1000):
         insert_ignoring_duplicates(session, CallbackTask, rows_task[start : start + 1000], ["key"])
     prefix = f"campaign:{campaign.id}:"
-    query = select(CallbackTask.key, CallbackTask.id).where(CallbackTask.key.startswith(prefix, autoescape=True))
+    query = select(CallbackTask.key, CallbackTask.id).where(
+        CallbackTask.key.startswith(prefix, autoescape=True)
+    )
     ids = {key: task_id for key, task_id in session.execute(query).tuples()}
     members = [
         {

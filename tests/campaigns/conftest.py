@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from callcenter.db import Database, insert_ignoring_duplicates
 from callcenter.dialler.channels import Channel, TwilioChannel
@@ -89,8 +90,6 @@ def add_tasks(db: Database, now: datetime, numbers: list[str], *, kind: str = "m
     with db.transaction() as session:
         insert_ignoring_duplicates(session, CallbackTask, rows, ["key"])
     with db.read() as session:
-        from sqlalchemy import select
-
         return list(session.execute(select(CallbackTask.id).order_by(CallbackTask.id)).scalars())
 
 

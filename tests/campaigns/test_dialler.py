@@ -10,13 +10,15 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.db import Database
-from callcenter.dialler.channels import AmiChannel
+from callcenter.dialler.channels import AmiChannel, DialRequest, TwilioChannel
 from callcenter.dialler.engine import attempt_key
 from callcenter.dialler.lease import Lease
-from callcenter.models import AuditLog, CallbackAttempt, CallbackTask, DoNotCall
+from callcenter.models import Agent, AuditLog, CallbackAttempt, CallbackTask, DoNotCall
+from callcenter.services import campaigns
 from callcenter.settings import Settings
 from callcenter.voice.ami.client import AmiClient, Backoff
-from tests.campaigns.conftest import Clock, MakeDialler, add_tasks
+from callcenter.voice.twilio.rest import make_client
+from tests.campaigns.conftest import Clock, MakeDialler, add_tasks, twilio_section
 from tests.campaigns.fake_twilio import FakeTwilio
 from tests.conftest import make_settings
 from tests.voice.ami.fakeami import FakeAmi
@@ -92,12 +94,7 @@ def test_retries_with_backoff_then_unreachable(
 def test_dnc_and_outside_window_are_audited_not_dialled(
     db: Database, tmp_path: Path, fake_twilio: FakeTwilio, clock: Clock, make_dialler: MakeDialler
 ) -> None:
-    from tests.campaigns.conftest import twilio_section
-
     settings = make_settings(tmp_path, db.url, twilio=twilio_section(fake_twilio))
-    from callcenter.models import Agent
-    from callcenter.services import campaigns
-
     with db.transaction() as session:
         session.add(Agent(name="王五", skill_level="mid", created_at=clock()))
         session.add(DoNotCall(e164=NUMBERS[0], reason="asked", added_at=clock()))
@@ -155,9 +152,6 @@ def test_an_attempt_in_doubt_is_found_not_redialled(
     crashed.synchronous = True
     crashed.channel.dial = lambda request: (_ for _ in ()).throw(SystemError("killed"))  # type: ignore[method-assign]
     # Simulate the crash: the intent is committed, the dial reaches Twilio, nothing else is written.
-    from callcenter.dialler.channels import DialRequest, TwilioChannel
-    from callcenter.voice.twilio.rest import make_client
-
     crashed.tick()
     real = TwilioChannel(make_client(dial_settings), dial_settings, resolve_after_s=0, in_doubt_after_s=120)
     real.dial(DialRequest(attempt_key(task_id, 1), task_id, NUMBERS[0], False, "zh", 30))

@@ -111,4 +111,4 @@ def test_backoff_steps_and_repeats() -> None:
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
-        decide(policy(), TaskFacts(CN, 0), datetime(2026, 11, 23, 10))  # noqa: DTZ001
+        decide(policy(), TaskFacts(CN, 0), datetime(2026, 11, 23, 10))
