@@ -14,7 +14,7 @@ from callcenter.db import Database
 from callcenter.events import LocalBus
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import build_voice, enabled
-from web import auth, calls, health, twilio
+from web import auth, calls, campaigns, health, twilio
 from web.context import WebContext, install
 from web.errors import install_error_pages
 from web.i18n import init_i18n
@@ -55,6 +55,7 @@ def create_app(
     csrf = CSRFProtect(app)
     _install_twilio(app, csrf, context, clock)
     app.register_blueprint(calls.bp)
+    campaigns.init(app, clock)
     app.register_blueprint(health.bp)
     install_error_pages(app)
     install_headers(app, settings)
