@@ -122,6 +122,7 @@ class Dialler:
         self._next_slot: dict[int | None, datetime] = {}
         self._lock = threading.Lock()
         self._dialling: set[str] = set()  # attempt keys our own workers are dialling
+        self._resolving: set[str] = set()  # attempt keys being looked up
 
     # --- the pass --------------------------------------------------------------------------------
 
@@ -133,10 +134,11 @@ class Dialler:
             return stats
         stats.resolved += self.resolve(token)
         deadline = time.monotonic() + budget_s
+        groups = self.groups()  # once per pass: a campaign started meanwhile waits for the next pass
         while True:
             now = self.clock()
             wait = 0.05
-            for group in self.groups():
+            for group in groups:
                 wait = min(wait, self._dial_group(group, token, now, stats))
             if time.monotonic() + wait >= deadline:
                 return stats
@@ -186,18 +188,21 @@ class Dialler:
     # --- claim, decide, record intent ------------------------------------------------------------
 
     def _dial_group(self, group: Group, token: int, now: datetime, stats: TickStats) -> float:
-        requests: list[tuple[DialRequest, int]] = []
+        intents: list[tuple[DialRequest, CallbackAttempt]] = []
         with self.db.transaction() as session:
             if not self.lease.holds(session, token):
                 return 0.05
             slots, wait = self._slots(group, session, now)
             for _ in range(4):  # deferred tasks free their slot: look again, a few times
-                if len(requests) >= slots:
+                if len(intents) >= slots:
                     break
-                tasks = list(session.execute(_due_tasks(group, now, slots - len(requests))).scalars())
+                tasks = list(session.execute(_due_tasks(group, now, slots - len(intents))).scalars())
                 if not tasks:
                     break
-                requests.extend(self._decide_all(session, group, tasks, token, now, stats))
+                intents.extend(self._decide_all(session, group, tasks, token, now, stats))
+            # One flush for all: the unique (task, attempt number) still stops any second dialler here.
+            session.flush()
+            requests = [(request, attempt.id) for request, attempt in intents]
             if requests:
                 interval = timedelta(seconds=60.0 / group.calls_per_minute)
                 self._next_slot[group.campaign_id] += interval * len(requests)
@@ -218,11 +223,11 @@ class Dialler:
         token: int,
         now: datetime,
         stats: TickStats,
-    ) -> list[tuple[DialRequest, int]]:
+    ) -> list[tuple[DialRequest, CallbackAttempt]]:
         numbers = [task.number_e164 or "" for task in tasks]
         blocked = dnc_numbers(session, numbers)
         locked = lockouts(session, numbers, now, self.settings.dialler.lockout_hours)
-        out: list[tuple[DialRequest, int]] = []
+        out: list[tuple[DialRequest, CallbackAttempt]] = []
         for task in tasks:
             facts = rules.TaskFacts(
                 number=task.number_e164,
@@ -262,15 +267,13 @@ class Dialler:
         token: int,
         now: datetime,
         where: dict[str, str],
-    ) -> tuple[DialRequest, int]:
+    ) -> tuple[DialRequest, CallbackAttempt]:
         assert task.number_e164 is not None
         task.attempts += 1
         task.status, task.updated_at = "dialling", now
         # Numbered by rows, not by ``attempts``: a dial that was never placed keeps its row and key.
-        previous = session.execute(
-            select(func.max(CallbackAttempt.number)).where(CallbackAttempt.task_id == task.id)
-        ).scalar_one_or_none()
-        number = (previous or 0) + 1
+        number = int(task.data.get("attempt_rows", 0)) + 1
+        task.data = {**task.data, "attempt_rows": number}
         key = attempt_key(task.id, number)
         attempt = CallbackAttempt(
             key=key,
@@ -284,11 +287,10 @@ class Dialler:
             started_at=now,
         )
         session.add(attempt)
-        session.flush()  # the unique (task, attempt number) guards against any second dialler
         audit(session, now, "dialler.dial", task, "dialled", attempt=key, channel=self.channel.name, **where)
         ring = max(15, self.settings.dialler.ring_timeout_s)
         survey = group.mode == "survey" or task.kind == "survey"
-        return DialRequest(key, task.id, task.number_e164, survey, task.language, ring), attempt.id
+        return DialRequest(key, task.id, task.number_e164, survey, task.language, ring), attempt
 
     def _stop(self, session: Session, task: CallbackTask, reason: str, now: datetime, **data: Any) -> None:
         if reason in (rules.Reason.DNC, rules.Reason.NOT_MARKETING):
@@ -390,10 +392,11 @@ class Dialler:
     # --- attempts in doubt -----------------------------------------------------------------------
 
     def resolve(self, token: int) -> int:
-        """Look up open attempts nobody here is dialling; returns how many were settled."""
+        """Look up open attempts nobody here is dialling (on the worker pool, so a slow channel never
+        holds the pace back); returns how many lookups were started (settled, when synchronous)."""
         now = self.clock()
         with self._lock:
-            mine = set(self._dialling)
+            busy = self._dialling | self._resolving
         with self.db.read() as session:
             rows = session.execute(
                 select(CallbackAttempt)
@@ -407,21 +410,33 @@ class Dialler:
                     AttemptView(row.key, row.task_id, row.e164, row.state, row.external_id, row.started_at),
                 )
                 for row in rows
-                if row.key not in mine and (row.lease_token != token or row.state == "sent")
+                if row.key not in busy and (row.lease_token != token or row.state == "sent")
             ]
         settled = 0
         for attempt_id, view in open_attempts:
+            with self._lock:
+                self._resolving.add(view.key)
+            if self.synchronous:
+                settled += self._resolve_one(attempt_id, view, now)
+            else:
+                self._pool.submit(self._resolve_one, attempt_id, view, now)
+                settled += 1
+        return settled
+
+    def _resolve_one(self, attempt_id: int, view: AttemptView, now: datetime) -> int:
+        try:
             with self.db.read() as session:
-                try:
-                    report = self.channel.lookup(session, view, now)
-                except Exception:
-                    log.exception("looking up attempt %s failed; trying again later", view.key)
-                    continue
+                report = self.channel.lookup(session, view, now)
             if report is None or (report.state == "sent" and view.state == "sent"):
-                continue
+                return 0
             log.info(
                 "attempt %s (%s) resolved: %s %s", view.key, view.state, report.state, report.result or ""
             )
             self.apply(attempt_id, report)
-            settled += 1
-        return settled
+            return 1
+        except Exception:
+            log.exception("looking up attempt %s failed; trying again later", view.key)
+            return 0
+        finally:
+            with self._lock:
+                self._resolving.discard(view.key)
