@@ -48,7 +48,7 @@ from callcenter.settings import Settings
 log = logging.getLogger(__name__)
 
 ACTOR = "scheduler"
-BURST_S = 1.0  # after an idle spell a group may catch up at most this much of its pace
+BURST_S = 2.0  # after a stall (a slow pass, a busy CPU) a group catches up at most this much of its pace
 RESOLVE_BATCH = 500
 
 
@@ -167,7 +167,7 @@ class Dialler:
                     else CallbackAttempt.campaign_id == group.campaign_id
                 )
             ).scalar_one_or_none()
-            start = now - timedelta(seconds=BURST_S) if last is None else last + interval
+            start = now if last is None else last + interval  # a new campaign starts paced, no burst
         start = max(start, now - timedelta(seconds=BURST_S))
         self._next_slot[group.campaign_id] = start
         if start > now:
