@@ -271,24 +271,29 @@ def report(
     lost = len(numbers) - done
     missing = len(set(numbers) - set(counts))
     print(
-        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
     )
     print(
-        f"tasks {len(numbers)}, schedulers {args.schedulers}, configured {args.rate:.0f}/min, kill leader: {args.kill_leader}"
+        f"tasks {len(numbers)}, schedulers {args.schedulers}, configured {args.rate:.0f}/min, "
+        f"kill leader: {args.kill_leader}"
     )
     print(f"dials {len(creates)} over {span:.1f} s" + (f" (takeover gap {gap:.1f} s)" if gap else ""))
     print(f"achieved {achieved * 60:.0f}/min: pacing error {abs(achieved - rate_s) / rate_s * 100:.2f} %")
     if errors:
         print(
-            f"10 s windows: {len(errors)}, mean error {sum(errors) / len(errors) * 100:.2f} %, worst {max(errors) * 100:.2f} %"
+            f"10 s windows: {len(errors)}, mean error {sum(errors) / len(errors) * 100:.2f} %, "
+            f"worst {max(errors) * 100:.2f} %"
         )
     print(f"double dials {double}, never dialled {missing}, lost (not done) {lost}")
     print("")
     print(
-        "| tasks | schedulers | configured/min | achieved/min | pacing error | worst 10 s window | double dials | lost |"
+        "| tasks | schedulers | configured/min | achieved/min | pacing error | worst 10 s window "
+        "| double dials | lost |"
     )
     print(
-        f"| {len(numbers)} | {args.schedulers}{' (leader killed)' if args.kill_leader else ''} | {args.rate:.0f} | "
+        f"| {len(numbers)} | {args.schedulers}{' (leader killed)' if args.kill_leader else ''} | "
+        f"{args.rate:.0f} | "
         f"{achieved * 60:.0f} | {abs(achieved - rate_s) / rate_s * 100:.2f} % | "
         f"{(max(errors) * 100 if errors else 0):.2f} % | {double} | {lost} |"
     )

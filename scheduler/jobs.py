@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.db import Database
+from callcenter.services import callback_results
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import enabled as twilio_enabled
@@ -53,6 +54,14 @@ def dial_callbacks(runtime: Runtime) -> object:
     return None if _dialling is None else _dialling.tick()
 
 
+def collect_survey_answers(runtime: Runtime) -> object:
+    with runtime.db.transaction() as session:
+        added = callback_results.record_survey_answers(session, runtime.clock())
+    if added:
+        log.info("survey answers recorded: %s", added)
+    return added
+
+
 def replay_spool(runtime: Runtime) -> object:
     result = recorder_for(runtime.settings, runtime.db, runtime.clock).replay()
     if result.applied or result.failed or result.remaining:
@@ -84,6 +93,9 @@ def fetch_twilio_recordings(runtime: Runtime) -> object:
 JOBS: dict[str, JobSpec] = {
     "dial_callbacks": JobSpec(
         dial_callbacks, 1, "dial due callbacks and campaign tasks: paced, in the callee's window, once each"
+    ),
+    "collect_survey_answers": JobSpec(
+        collect_survey_answers, 60, "automated surveys: the key pressed (1-5) becomes the callback's result"
     ),
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
     "verify_recordings": JobSpec(

@@ -22,6 +22,7 @@ from callcenter.models import (
     CallbackResult,
     CallbackTask,
     Caller,
+    CallEvent,
     CampaignMember,
     Case,
     CaseEvent,
@@ -238,3 +239,56 @@ def _talk_seconds(session: Session, campaign_id: int) -> dict[int, int]:
         )
     ).tuples()
     return {task_id: int(seconds) for task_id, seconds in rows if seconds is not None}
+
+
+SURVEY_MENU = "survey_menu"
+
+
+def record_survey_answers(session: Session, now: datetime, *, limit: int = 500) -> int:
+    """Automated surveys: the key the callee pressed at the outbound flow's ``survey_menu`` ("press
+    1–5") becomes the task's result. Idempotent (one result per task); returns how many were added."""
+    answered = select(CallbackResult.task_id)
+    rows = session.execute(
+        select(CallbackAttempt, CallbackTask)
+        .join(CallbackTask, CallbackTask.id == CallbackAttempt.task_id)
+        .where(
+            CallbackTask.kind == "survey",
+            CallbackAttempt.result == "reached",
+            CallbackAttempt.external_id.is_not(None),
+            CallbackAttempt.task_id.not_in(answered),
+        )
+        .limit(limit)
+    ).tuples()
+    added = 0
+    for attempt, task in rows:
+        digits = session.execute(
+            select(CallEvent.data)
+            .join(Call, Call.id == CallEvent.call_id)
+            .where(
+                Call.channel == attempt.channel,
+                Call.external_id == attempt.external_id,
+                CallEvent.kind == "ivr.input",
+                CallEvent.node == SURVEY_MENU,
+            )
+            .order_by(CallEvent.at.desc())
+        ).scalars()
+        score = next(
+            (int(d["digits"]) for d in digits if str(d.get("digits", "")) in "12345" and d.get("digits")),
+            None,
+        )
+        if score is None:
+            continue
+        session.add(
+            CallbackResult(
+                task_id=task.id,
+                campaign_id=attempt.campaign_id,
+                outcome=REACHED,
+                identity_confirmed=False,  # a keypad survey cannot check who answered
+                satisfied=score >= 4,
+                satisfaction=score,
+                source="ivr_survey",
+                recorded_at=now,
+            )
+        )
+        added += 1
+    return added

@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -97,8 +97,9 @@ def parse_upload(text: str, region: str) -> Upload:
     numbers: list[tuple[str, str]] = []
     errors: list[RowError] = []
     seen: set[str] = set()
-    for line, row in enumerate(reader, start=2):
-        if line > MAX_UPLOAD_ROWS + 1:
+    for count, row in enumerate(reader, start=1):
+        line = reader.line_num  # the file's own line (blank lines are skipped, not counted as rows)
+        if count > MAX_UPLOAD_ROWS:
             errors.append(RowError(line, "", f"more than {MAX_UPLOAD_ROWS} rows; the rest is ignored"))
             break
         raw = (row.get("number") or "").strip()
@@ -321,3 +322,59 @@ def add_to_dnc(
         ["e164"],
     )
     return parsed.e164
+
+
+def callback_due(
+    now: datetime, *, urgent: bool, ordinary_hours: int, promised_at: datetime | None = None
+) -> datetime:
+    """D40: urgent → now; a promised time → then; ordinary → within ``ordinary_hours`` (24 h)."""
+    if urgent:
+        return now
+    if promised_at is not None:
+        return promised_at
+    return now + timedelta(hours=ordinary_hours)
+
+
+def schedule_callback(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    number: str,
+    now: datetime,
+    region: str,
+    ordinary_hours: int,
+    urgent: bool = False,
+    promised_at: datetime | None = None,
+    caller_id: int | None = None,
+    call_id: int | None = None,
+    case_id: int | None = None,
+    note: str = "",
+) -> CallbackTask:
+    """A callback the organisation owes (a promised reply, a complaint callback, an urgent one):
+    keyed by what created it, so asking twice creates one task. The dialler places it."""
+    if kind not in CALLBACK_KINDS:
+        raise CampaignError(f"unknown callback kind {kind!r}")
+    parsed = normalise(number, region)
+    data: dict[str, Any] = {"urgent": urgent} | ({"case_id": case_id} if case_id is not None else {})
+    row = {
+        "key": key[:160],
+        "kind": kind,
+        "status": "pending" if parsed.e164 else "unreachable",
+        "number_raw": parsed.raw,
+        "number_e164": parsed.e164,
+        "caller_id": caller_id,
+        "call_id": call_id,
+        "queue_name": None,
+        "language": "zh",
+        "priority": 10 if urgent else 0,
+        "due_at": callback_due(now, urgent=urgent, ordinary_hours=ordinary_hours, promised_at=promised_at),
+        "enqueued_at": None,
+        "attempts": 0,
+        "note": note[:1000],
+        "data": data,
+        "created_at": now,
+        "updated_at": now,
+    }
+    insert_ignoring_duplicates(session, CallbackTask, [row], ["key"])
+    return session.execute(select(CallbackTask).where(CallbackTask.key == row["key"])).scalar_one()
