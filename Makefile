@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CALLCENTER := $(BIN)/callcenter
 CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench bench-twilio browser-deps
+.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench bench-twilio browser-deps bench-campaigns
 
 run: install translations migrate seed prompts serve
 
@@ -59,6 +59,10 @@ bench: install
 # Twilio webhooks under wrk (apt-get install wrk) against a bare Flask endpoint (bench/twilio.py).
 bench-twilio: install
 	$(BIN)/python -m bench.twilio
+
+# Campaign dialler: 10 000 due tasks, 3 scheduler processes on PostgreSQL (bench/campaigns.py).
+bench-campaigns: install
+	$(BIN)/python -m bench.campaigns
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -196,7 +196,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tasks", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=6000.0, help="calls per minute")
+    parser.add_argument("--rate", type=float, default=1200.0, help="calls per minute")
     parser.add_argument("--concurrent", type=int, default=1000)
     parser.add_argument("--schedulers", type=int, default=3)
     parser.add_argument("--kill-leader", action="store_true")

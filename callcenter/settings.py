@@ -230,7 +230,6 @@ class Dialler(Section):
     skip_holidays: bool = True  # no campaign calls on statutory holidays (callbacks owed still go)
     ordinary_due_hours: int = Field(default=24, ge=1)  # ordinary callback: due within 24 h
     lease_seconds: float = Field(default=15.0, ge=1.0)  # leader lease of the scheduler
-    tick_seconds: int = Field(default=1, ge=1, le=60)
     resolve_after_s: float = Field(default=60.0, ge=0)  # ask the channel about a call with no status
     in_doubt_after_s: float = Field(default=120.0, ge=1)  # a dial with no outcome after this is in doubt
     not_placed_retry_s: float = Field(default=60.0, ge=0)  # a dial that never left (AMI down…): retry after
