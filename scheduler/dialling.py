@@ -83,5 +83,5 @@ def build_dialling(
     if channel is None:
         log.info("dialler: no outbound channel configured (Twilio or AMI); callbacks wait for agents")
         return DiallerRuntime(None)
-    workers = max(8, min(64, settings.dialler.max_concurrent * 2))
+    workers = 32  # dialling threads; AMI Originate holds one for the ring time
     return DiallerRuntime(Dialler(settings, db, clock, channel, lease, workers=workers), closer)

@@ -48,8 +48,9 @@ from callcenter.settings import Settings
 log = logging.getLogger(__name__)
 
 ACTOR = "scheduler"
-BURST_S = 2.0  # after a stall (a slow pass, a busy CPU) a group catches up at most this much of its pace
+BURST_S = 5.0  # after a stall (a slow pass, a busy CPU) a group catches up at most this much of its pace
 RESOLVE_BATCH = 500
+LOOKUP_WORKERS = 8
 
 
 def audit(session: Session, now: datetime, action: str, task: CallbackTask, reason: str, **data: Any) -> None:
@@ -118,7 +119,9 @@ class Dialler:
         self.sleep = sleep
         self.hours = business_hours(settings)
         self.synchronous = synchronous  # tests: dial on the calling thread
+        # Dials have their own threads: a slow look-up never delays a paced dial.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dial")
+        self._lookups = ThreadPoolExecutor(max_workers=LOOKUP_WORKERS, thread_name_prefix="lookup")
         self._next_slot: dict[int | None, datetime] = {}
         self._lock = threading.Lock()
         self._dialling: set[str] = set()  # attempt keys our own workers are dialling
@@ -146,6 +149,7 @@ class Dialler:
 
     def close(self, wait: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._lookups.shutdown(wait=wait, cancel_futures=not wait)
 
     def groups(self) -> list[Group]:
         with self.db.read() as session:
@@ -419,7 +423,7 @@ class Dialler:
             if self.synchronous:
                 settled += self._resolve_one(attempt_id, view, now)
             else:
-                self._pool.submit(self._resolve_one, attempt_id, view, now)
+                self._lookups.submit(self._resolve_one, attempt_id, view, now)
                 settled += 1
         return settled
 
