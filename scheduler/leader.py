@@ -19,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from callcenter.db import Database
 from callcenter.dialler.lease import Lease
+from callcenter.exceptions import ConfigurationError
 from callcenter.settings import Settings
 from scheduler import jobs
 from scheduler.dialling import DiallerRuntime, build_dialling
@@ -78,7 +79,11 @@ class LeaderScheduler:
             self._stop.wait(period)
 
     def _lead(self) -> None:
-        self._dialling = build_dialling(self.settings, self.db, self.clock, self.lease)
+        try:
+            self._dialling = build_dialling(self.settings, self.db, self.clock, self.lease)
+        except ConfigurationError as exc:  # the other jobs still run; the dialler waits for settings
+            log.error("dialler not started: %s", exc)
+            self._dialling = DiallerRuntime(None)
         jobs.bind_dialling(self._dialling)
         scheduler = build_scheduler(self.settings, self.db, self.clock)
         scheduler.start()
