@@ -85,7 +85,7 @@ def seed(db: Database, tasks: int, rate: float, concurrent: int) -> list[str]:
         )
         session.add(campaign)
         session.flush()
-        rows = [
+        rows: list[dict[str, object]] = [
             {
                 "key": f"bench:{number}",
                 "kind": "survey",
@@ -139,7 +139,7 @@ public_base_url = "https://cc.example.com"
 api_base_url = "{fake.base_url}"
 caller_id = "+864008123123"
 [dialler]
-lease_seconds = 3
+lease_seconds = 10
 resolve_after_s = 0
 in_doubt_after_s = 10
 not_placed_retry_s = 0
@@ -234,6 +234,8 @@ def main() -> None:
                     break
                 time.sleep(0.5)
             creates = sorted(moment for moment, _, _ in fake.creates)
+            with db.read() as session:
+                leaders = session.execute(select(SchedulerLease.token)).scalar_one()
             counts = fake.dial_counts()
             for process in processes:
                 if process.poll() is None:
@@ -246,6 +248,7 @@ def main() -> None:
         db.dispose()
         drop_database(name)
     report(args, numbers, creates, counts, done, killed_at, resumed_at)
+    print(f"leaders over the run (lease token): {leaders}")
 
 
 def report(
