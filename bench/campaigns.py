@@ -22,6 +22,7 @@ Needs PostgreSQL (CALLCENTER_TEST_POSTGRES_URL, default postgresql+psycopg://pos
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import signal
@@ -178,6 +179,15 @@ def status(db: Database) -> tuple[int, int, str]:
     return done, open_attempts, holder
 
 
+def takeover(creates: list[float], killed_at: float) -> tuple[float, float]:
+    """The silence around the kill: the longest pause between two dials near it (requests already on
+    their way still arrive just after the SIGKILL)."""
+    near = [moment for moment in creates if moment >= killed_at - 2.0]
+    pauses = [(later - earlier, earlier, later) for earlier, later in itertools.pairwise(near)]
+    _, last_before, first_after = max(pauses) if pauses else (0.0, killed_at, killed_at)
+    return last_before, first_after
+
+
 def windows(times: list[float], rate_per_s: float, skip: tuple[float, float] | None) -> list[float]:
     """Relative pacing error of each full 10 s window (windows overlapping ``skip`` left out)."""
     errors: list[float] = []
@@ -224,9 +234,6 @@ def main() -> None:
                     leader.send_signal(signal.SIGKILL)
                     killed_at = time.monotonic()
                     print(f"killed the leader (pid {pid}) after {len(fake.creates)} dials", file=sys.stderr)
-                if killed_at is not None and resumed_at is None:
-                    after = [moment for moment, _, _ in list(fake.creates) if moment > killed_at]
-                    resumed_at = after[0] if after else None
                 if done == args.tasks and open_attempts == 0:
                     break
                 if time.monotonic() - began > args.timeout:
@@ -234,6 +241,8 @@ def main() -> None:
                     break
                 time.sleep(0.5)
             creates = sorted(moment for moment, _, _ in fake.creates)
+            if killed_at is not None:
+                killed_at, resumed_at = takeover(creates, killed_at)
             with db.read() as session:
                 leaders = session.execute(select(SchedulerLease.token)).scalar_one()
             counts = fake.dial_counts()
