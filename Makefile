@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CALLCENTER := $(BIN)/callcenter
 CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench bench-twilio browser-deps bench-screenpop bench-qa
+.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench bench-twilio browser-deps bench-screenpop bench-qa bench-campaigns
 
 run: install translations migrate seed prompts serve
 
@@ -67,6 +67,10 @@ bench-screenpop: install
 # QA sampling over 1 000 000 recorded calls on a throwaway PostgreSQL database (bench/qa.py).
 bench-qa: install
 	$(BIN)/python -m bench.qa
+
+# Campaign dialler: 10 000 due tasks, 3 scheduler processes on PostgreSQL (bench/campaigns.py).
+bench-campaigns: install
+	$(BIN)/python -m bench.campaigns
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -468,17 +468,17 @@ def web(ctx: click.Context, workers: int, threads: int) -> None:
 @cli.command("scheduler")
 @click.pass_context
 def scheduler_command(ctx: click.Context) -> None:
-    """Run the scheduler (APScheduler jobs) in the foreground."""
-    from scheduler.main import build_scheduler
+    """Run the scheduler (APScheduler jobs) in the foreground; only the lease holder runs jobs."""
+    from scheduler.leader import LeaderScheduler
 
     settings = _settings(ctx)
     stop = threading.Event()
     _stop_on_signals(stop.set)
     with _database(settings) as db:
-        scheduler = build_scheduler(settings, db, utc_now)
+        scheduler = LeaderScheduler(settings, db, utc_now)
         settle(settings.organisation.phone_region)
         scheduler.start()
-        click.echo("scheduler running: " + ", ".join(job.id for job in scheduler.get_jobs()))
+        click.echo(f"scheduler started as {scheduler.lease.holder}: runs the jobs while it holds the lease")
         stop.wait()
         scheduler.shutdown()
 
@@ -493,7 +493,7 @@ def serve(ctx: click.Context) -> None:
     from callcenter.voice.agi.main import build_server
     from callcenter.voice.agi.server import RunningServer
     from callcenter.voice.ami.main import build_ami, running_ami
-    from scheduler.main import build_scheduler
+    from scheduler.leader import LeaderScheduler
     from web import create_app
 
     settings = _settings(ctx)
@@ -504,7 +504,7 @@ def serve(ctx: click.Context) -> None:
         publisher = publisher_for(settings, db, bus, utc_now)
         ami = _fail_on_config(lambda: build_ami(settings, db, utc_now, bus=publisher))
         http = make_server(settings.web.host, settings.web.port, app, threaded=True)
-        scheduler = build_scheduler(settings, db, utc_now)
+        scheduler = LeaderScheduler(settings, db, utc_now)
         _stop_on_signals(http.shutdown)
         with RunningServer(agi_server), running_ami(ami):
             scheduler.start()

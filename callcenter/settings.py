@@ -358,6 +358,42 @@ class QA(Section):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
 
 
+class Dialler(Section):
+    """Outbound callback campaigns and the dialler (requirements D39–D49).
+
+    ``window_*`` is the calling window in the callee's local time (default: the hotline hours);
+    ``backoff_minutes`` is the wait before attempt 2, 3 … (the last value repeats).
+    """
+
+    channel: Literal["auto", "asterisk", "twilio"] = "auto"  # auto: Twilio if configured, else AMI
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_minutes: tuple[int, ...] = (30, 120)
+    lockout_hours: int = Field(default=72, ge=0)  # after an abandoned outbound call
+    ring_timeout_s: int = Field(default=30, ge=15, le=120)
+    calls_per_minute: float = Field(default=10.0, gt=0, le=100_000)  # callbacks outside campaigns
+    max_concurrent: int = Field(default=5, ge=1, le=10_000)
+    # Empty: the hotline hours of the day ([hours], D49: "the same business-hours setting").
+    window_start: time | None = None
+    window_end: time | None = None
+    skip_holidays: bool = True  # no campaign calls on statutory holidays (callbacks owed still go)
+    ordinary_due_hours: int = Field(default=24, ge=1)  # ordinary callback: due within 24 h
+    lease_seconds: float = Field(default=15.0, ge=1.0)  # leader lease of the scheduler
+    resolve_after_s: float = Field(default=60.0, ge=0)  # ask the channel about a call with no status
+    in_doubt_after_s: float = Field(default=120.0, ge=1)  # a dial with no outcome after this is in doubt
+    not_placed_retry_s: float = Field(default=60.0, ge=0)  # a dial that never left (AMI down…): retry after
+    long_call_minutes: int = Field(default=5, ge=1)  # flagged in the campaign report (D48)
+
+    @field_validator("window_end")
+    @classmethod
+    def _window_order(cls, value: time | None, info: Any) -> time | None:
+        start = info.data.get("window_start")
+        if (start is None) != (value is None):
+            raise ValueError("set both window_start and window_end, or neither")
+        if start is not None and value is not None and value <= start:
+            raise ValueError("window_end must be later than window_start")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         frozen=True,
@@ -382,6 +418,7 @@ class Settings(BaseSettings):
     accounts: Accounts = Accounts()
     console: Console = Console()
     qa: QA = QA()
+    dialler: Dialler = Dialler()
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS
 
     @field_validator("departments")

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.db import Database
+from callcenter.services import callback_results, qa_jobs
 from callcenter.services import cases as case_service
-from callcenter.services import qa_jobs
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import enabled as twilio_enabled
 from recordings.media import MonitorFolderMissing
 from recordings.twilio import fetch_recordings as fetch_twilio_recording_files
 from recordings.verify import verify_recordings as verify_recording_files
+from scheduler.dialling import DiallerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,31 @@ class JobSpec:
 
 
 _runtime: Runtime | None = None
+_dialling: DiallerRuntime | None = None
 
 
 def bind(runtime: Runtime) -> None:
     """Hand the process's dependencies to the jobs (called once by the scheduler's main)."""
     global _runtime  # noqa: PLW0603 - the one process-wide binding APScheduler's stored jobs need
     _runtime = runtime
+
+
+def bind_dialling(dialling: DiallerRuntime | None) -> None:
+    """Hand the leader's dialler to the ``dial_callbacks`` job (scheduler.leader)."""
+    global _dialling  # noqa: PLW0603 - as bind(): the one binding the stored job needs
+    _dialling = dialling
+
+
+def dial_callbacks(runtime: Runtime) -> object:
+    return None if _dialling is None else _dialling.tick()
+
+
+def collect_survey_answers(runtime: Runtime) -> object:
+    with runtime.db.transaction() as session:
+        added = callback_results.record_survey_answers(session, runtime.clock())
+    if added:
+        log.info("survey answers recorded: %s", added)
+    return added
 
 
 def replay_spool(runtime: Runtime) -> object:
@@ -89,6 +109,12 @@ def draw_qa_sample(runtime: Runtime) -> object:
 
 
 JOBS: dict[str, JobSpec] = {
+    "dial_callbacks": JobSpec(
+        dial_callbacks, 1, "dial due callbacks and campaign tasks: paced, in the callee's window, once each"
+    ),
+    "collect_survey_answers": JobSpec(
+        collect_survey_answers, 60, "automated surveys: the key pressed (1-5) becomes the callback's result"
+    ),
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
     "verify_recordings": JobSpec(
         verify_recordings, 60, "check the recordings of ended calls: file present, duration, sha256"

@@ -14,7 +14,7 @@ from callcenter.db import Database
 from callcenter.events import LocalBus, publisher_for
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import build_voice, enabled
-from web import admin, auth, calls, cases, console, health, qa, twilio
+from web import admin, auth, calls, campaigns, cases, console, health, qa, twilio
 from web.context import WebContext, install
 from web.errors import install_error_pages
 from web.i18n import init_i18n
@@ -58,6 +58,7 @@ def create_app(
     cases.install(app, clock)
     app.register_blueprint(admin.bp)
     console.install(app, context, clock)
+    campaigns.init(app, clock)
     app.register_blueprint(health.bp)
     qa.install(app, clock)
     install_error_pages(app)

@@ -5,6 +5,14 @@ from callcenter.models.audit import AuditLog
 from callcenter.models.call import Call, CallEvent, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
+from callcenter.models.campaign import (
+    CallbackAttempt,
+    CallbackResult,
+    Campaign,
+    CampaignMember,
+    DoNotCall,
+    SchedulerLease,
+)
 from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
 from callcenter.models.console import AgentPresence, BusEvent, PresenceLog, ShiftHandover
 from callcenter.models.login_throttle import LoginThrottle
@@ -26,11 +34,16 @@ __all__ = [
     "BusEvent",
     "Call",
     "CallEvent",
+    "CallbackAttempt",
+    "CallbackResult",
     "CallbackTask",
     "Caller",
+    "Campaign",
+    "CampaignMember",
     "Case",
     "CaseAttachment",
     "CaseEvent",
+    "DoNotCall",
     "LoginThrottle",
     "Notice",
     "PresenceLog",
@@ -42,6 +55,7 @@ __all__ = [
     "QAScorecard",
     "Queue",
     "Recording",
+    "SchedulerLease",
     "ShiftHandover",
     "User",
     "UserRole",

@@ -113,17 +113,19 @@ def originate(
     data: str = "",
     timeout_s: int | None = None,
     wait_s: float | None = None,
+    action_id: str | None = None,
 ) -> OriginateResult:
     """Dial ``number`` through ``settings.outbound_trunk``; when answered, go to the dialplan
     (``context``/``exten``/``priority``, default ``settings.outbound_context``) or run ``application``.
 
     ``timeout_s`` is how long it rings (at least 15 s; default ``settings.originate_timeout_s``);
-    ``wait_s`` how long to wait for the OriginateResponse (default: ring time + action timeout).
+    ``wait_s`` how long to wait for the OriginateResponse (default: ring time + action timeout);
+    ``action_id`` lets the caller name the action (the dialler's idempotency key), else a fresh one.
     Raises ValueError only for a bad variable name/value (a programming error).
     """
     ring_s = max(MIN_RING_S, timeout_s if timeout_s is not None else settings.originate_timeout_s)
     channel = settings.outbound_trunk.format(number=number)
-    action_id = client.next_action_id()
+    action_id = action_id or client.next_action_id()
     values = {name: str(value) for name, value in (variables or {}).items()}
     headers = _headers(
         channel,

@@ -1,7 +1,7 @@
 """login throttle, call search indexes
 
-Revision ID: 0008
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-23 13:33:59.589455
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import callcenter.db.base
 
-revision: str = "0008"
-down_revision: str | None = "0009"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """case queue and in-app notices
 
-Revision ID: 0009
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-23 13:33:56.065281
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import callcenter.db.base
 
-revision: str = "0009"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

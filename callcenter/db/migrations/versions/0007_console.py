@@ -1,7 +1,7 @@
 """agent presence, presence log, shift handovers, event outbox
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-23 13:34:08
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import callcenter.db.base
 
-revision: str = "0005"
-down_revision: str | None = "0008"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """qa spot-checks
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-23 13:35:18.318860
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 import callcenter.db.base
 from callcenter.services.qa_default import DEFAULT_SCORECARD, DEFAULT_TITLE
 
-revision: str = "0007"
-down_revision: str | None = "0005"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

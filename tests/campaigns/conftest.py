@@ -1,0 +1,113 @@
+"""Fixtures of the campaign tests: a settable clock, tasks, a dialler wired to a channel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.db import Database, insert_ignoring_duplicates
+from callcenter.dialler.channels import Channel, TwilioChannel
+from callcenter.dialler.engine import Dialler
+from callcenter.dialler.lease import Lease
+from callcenter.models import CallbackTask
+from callcenter.settings import Settings
+from callcenter.voice.twilio.rest import make_client
+from tests.campaigns.fake_twilio import ACCOUNT, TOKEN, FakeTwilio, running_fake_twilio
+from tests.conftest import FIXED_NOW, make_settings
+
+
+class Clock:
+    def __init__(self, start: datetime = FIXED_NOW) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    with running_fake_twilio() as fake:
+        yield fake
+
+
+def twilio_section(fake: FakeTwilio) -> dict[str, Any]:
+    return {
+        "account_sid": ACCOUNT,
+        "auth_token": TOKEN,
+        "public_base_url": "https://cc.example.com",
+        "api_base_url": fake.base_url,
+        "caller_id": "+864008123123",
+    }
+
+
+@pytest.fixture
+def dial_settings(tmp_path: Path, db: Database, fake_twilio: FakeTwilio) -> Settings:
+    return make_settings(
+        tmp_path,
+        db.url,
+        twilio=twilio_section(fake_twilio),
+        dialler={"calls_per_minute": 6000, "max_concurrent": 50, "resolve_after_s": 0},
+    )
+
+
+def add_tasks(db: Database, now: datetime, numbers: list[str], *, kind: str = "missed_call") -> list[int]:
+    rows = [
+        {
+            "key": f"test:{number}",
+            "kind": kind,
+            "status": "pending",
+            "number_raw": number,
+            "number_e164": number,
+            "caller_id": None,
+            "call_id": None,
+            "queue_name": "consultation",
+            "language": "zh",
+            "priority": 0,
+            "due_at": now,
+            "enqueued_at": None,
+            "attempts": 0,
+            "note": "",
+            "data": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for number in numbers
+    ]
+    with db.transaction() as session:
+        insert_ignoring_duplicates(session, CallbackTask, rows, ["key"])
+    with db.read() as session:
+        return list(session.execute(select(CallbackTask.id).order_by(CallbackTask.id)).scalars())
+
+
+MakeDialler = Callable[..., Dialler]
+
+
+@pytest.fixture
+def make_dialler(db: Database, clock: Clock) -> Iterator[MakeDialler]:
+    made: list[Dialler] = []
+
+    def make(settings: Settings, channel: Channel | None = None, *, holder: str = "one") -> Dialler:
+        if channel is None:
+            channel = TwilioChannel(make_client(settings), settings, resolve_after_s=0, in_doubt_after_s=120)
+        lease = Lease(db, clock, ttl_s=15, holder=holder)
+        dialler = Dialler(settings, db, clock, channel, lease, synchronous=True, sleep=lambda _: None)
+        made.append(dialler)
+        return dialler
+
+    yield make
+    for dialler in made:
+        dialler.close()
