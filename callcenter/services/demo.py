@@ -27,6 +27,14 @@ AGENTS = (
         ("consultation", "complaint"),
     ),
 )
+# Staff without a line: username, display name, roles, department (a code of settings' departments), head?
+STAFF = (
+    ("sunli", "孙丽", ("team_leader",), None, False),
+    ("chenjing", "陈静", ("callback_specialist",), None, False),
+    ("zhaomin", "赵敏", ("qa",), None, False),
+    ("liuqiang", "刘强", ("complaint_head",), None, False),
+    ("zhoujie", "周杰", ("department_handler",), "after_sales", True),
+)
 CALLERS = (
     ("+8613800138000", "张三", "vip"),
     ("+8613900139000", "李四", "key"),
@@ -69,6 +77,12 @@ def seed_demo(session: Session, *, now: datetime, admin_password: str) -> list[D
                     created_at=now,
                 )
             )
+    for username, display, roles, department, head in STAFF:
+        logins.append(_ensure_user(session, username, DEMO_AGENT_PASSWORD, roles, display, now))
+        user = users.find_user(session, username)
+        assert user is not None
+        if department is not None and user.department is None:
+            user.department, user.is_department_head = department, head
     for e164, name, tier in CALLERS:
         caller = callers.ensure_caller(session, e164, now=now, name=name, tier=tier)
         caller.name, caller.tier = caller.name or name, tier

@@ -51,7 +51,10 @@ def test_admin_creates_a_qa_account_that_sees_only_the_call_log(
     sign_in(page, live_server, "qa01", NEW_PASSWORD)
     expect(page).to_have_url(f"{live_server}/calls")
     expect(page.locator("header .who")).to_have_text("质检一号")
-    expect(page.locator("nav.mainnav a")).to_have_count(1)  # calls only, no administration
+    # The call log and the QA workspace, nothing else (no administration, no cases, no console).
+    expect(page.locator("nav.mainnav a")).to_have_count(2)
+    expect(page.locator("nav.mainnav a").nth(0)).to_have_attribute("href", "/calls")
+    expect(page.locator("nav.mainnav a").nth(1)).to_have_attribute("href", "/qa/")
     row = page.locator(f"tr[data-call-id='{call_id}']")
     expect(row.locator(".number")).to_have_text("138****8000")
     page.fill("#number", "1380013")  # part of a number: not for QA
