@@ -17,7 +17,7 @@ from callcenter.dialler.engine import Dialler, TickStats
 from callcenter.dialler.lease import Lease
 from callcenter.exceptions import ConfigurationError
 from callcenter.settings import Settings
-from callcenter.voice.ami.client import AmiClient, Backoff
+from callcenter.voice.ami.client import AmiClient
 from callcenter.voice.twilio.main import enabled as twilio_enabled
 from callcenter.voice.twilio.rest import make_client
 
@@ -59,18 +59,8 @@ def build_channel(
     if choice == "asterisk" or (choice == "auto" and ami.host):
         if not ami.host or ami.secret is None:
             raise ConfigurationError("dialler.channel=asterisk needs ami.host and CALLCENTER_AMI__SECRET")
-        ami_client = AmiClient(
-            ami.host,
-            ami.port,
-            ami.username,
-            ami.secret.get_secret_value(),
-            clock=clock,
-            connect_timeout_s=ami.connect_timeout_s,
-            action_timeout_s=ami.action_timeout_s,
-            backoff=Backoff(ami.reconnect_min_s, ami.reconnect_max_s),
-            events="call",  # OriginateResponse is a call event
-            name="ami-dialler",
-        )
+        # OriginateResponse is a call event
+        ami_client = AmiClient.from_settings(ami, clock=clock, events="call", name="ami-dialler")
         ami_client.start()
         return AmiChannel(ami_client, settings, in_doubt_after_s=dialler.in_doubt_after_s), ami_client.close
     return None, None

@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from callcenter.settings import Ami as AmiSettings
 from callcenter.voice.ami.protocol import HeaderValue, Message, Parser, ProtocolError, encode
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,34 @@ class AmiClient:
         self._dispatcher: threading.Thread | None = None
 
     # --- public API ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(
+        cls,
+        ami: AmiSettings,
+        *,
+        clock: Clock,
+        backoff: Backoff | None = None,
+        events: str = "on",
+        name: str = "ami",
+        keepalive_s: float = 20.0,
+    ) -> AmiClient:
+        """A client for the configured AMI (``[ami]``); the caller checks host and secret first."""
+        if not ami.host or ami.secret is None:
+            raise ValueError("ami.host and the AMI secret are needed")
+        return cls(
+            ami.host,
+            ami.port,
+            ami.username,
+            ami.secret.get_secret_value(),
+            clock=clock,
+            connect_timeout_s=ami.connect_timeout_s,
+            action_timeout_s=ami.action_timeout_s,
+            backoff=backoff or Backoff(ami.reconnect_min_s, ami.reconnect_max_s),
+            keepalive_s=keepalive_s,
+            events=events,
+            name=name,
+        )
 
     def add_handler(self, handler: Handler) -> None:
         """Call ``handler(message)`` for every event, in arrival order, on the dispatcher thread."""

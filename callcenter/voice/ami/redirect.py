@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.settings import Ami
-from callcenter.voice.ami.client import AmiClient, AmiError, Backoff
+from callcenter.voice.ami.client import AmiClient, AmiError
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +61,7 @@ def short_connection(settings: Ami, clock: Callable[[], datetime]) -> Iterator[A
     """
     if not settings.host or settings.secret is None:
         raise AmiError("AMI is not configured (ami.host and CALLCENTER_AMI__SECRET)")
-    client = AmiClient(
-        settings.host,
-        settings.port,
-        settings.username,
-        settings.secret.get_secret_value(),
-        clock=clock,
-        connect_timeout_s=settings.connect_timeout_s,
-        action_timeout_s=settings.action_timeout_s,
-        backoff=Backoff(settings.reconnect_min_s, settings.reconnect_max_s),
-        events="off",
-        name="ami-action",
-    )
+    client = AmiClient.from_settings(settings, clock=clock, events="off", name="ami-action")
     client.start()
     try:
         if not client.wait_connected(settings.connect_timeout_s):
