@@ -44,6 +44,7 @@ from callcenter.runtime import settle
 from callcenter.services.calls import CallSeen, Entry, record_call
 from callcenter.settings import load_settings
 from web import create_app
+from web.auth import SEEN_AT, SIGNED_IN_AT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +113,13 @@ def serve(agents: int) -> None:
     bus = LocalBus()
     app: Flask = create_app(settings, db, bus=bus)
     serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    cookies = [serializer.dumps({"_user_id": str(index + 1), "_fresh": True}) for index in range(agents)]
+    signed_in = time.time()  # a session as sign-in leaves it (web/auth.py checks both instants)
+    cookies = [
+        serializer.dumps(
+            {"_user_id": str(index + 1), "_fresh": True, SIGNED_IN_AT: signed_in, SEEN_AT: signed_in}
+        )
+        for index in range(agents)
+    ]
     server = make_server("127.0.0.1", 0, app, threaded=True)
     server.request_queue_size = 1024
     threading.Thread(target=server.serve_forever, daemon=True).start()
