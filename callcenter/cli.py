@@ -39,6 +39,9 @@ def _setup_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The dialler runs every second: APScheduler's "Running job … executed successfully" at INFO
+    # would bury everything else. Its warnings and errors (missed runs, a job that raised) still show.
+    logging.getLogger("apscheduler.executors.default").setLevel(max(logging.WARNING, logging.root.level))
 
 
 def _settings(ctx: click.Context) -> Settings:
