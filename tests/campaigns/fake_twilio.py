@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback import serving
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "twilio-test-auth-token"
@@ -125,14 +127,5 @@ def handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def running_fake_twilio() -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="fake-twilio", daemon=True)
-    thread.start()
-    fake.base_url = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with serving(handler(fake), "fake-twilio") as fake.base_url:
         yield fake
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()

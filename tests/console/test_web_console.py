@@ -3,11 +3,9 @@ transfers to the fake AMI and the fake Twilio API, unlogged calls, the shift vie
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from callcenter.settings import Department, Settings
 from callcenter.voice.ami.pause import member_interface
 from tests.conftest import FIXED_NOW
 from tests.console.factories import agent_account, answered_call, open_case
+from tests.loopback import serving
 from tests.twilio.conftest import ACCOUNT, TOKEN, FakeTwilio, _handler
 from tests.voice.ami.fakeami import FakeAmi
 from tests.web.factories import csrf_token, login, make_account, web_settings_for
@@ -46,15 +45,8 @@ def fake_ami() -> Iterator[FakeAmi]:
 @pytest.fixture
 def fake_twilio() -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.base_url = f"http://127.0.0.1:{server.server_port}"
-    yield fake
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+    with serving(_handler(fake), "fake-twilio") as fake.base_url:
+        yield fake
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import wave
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -36,6 +36,7 @@ from callcenter.models import Agent, Queue
 from callcenter.services.callers import ensure_caller
 from callcenter.settings import Settings
 from tests.conftest import FIXED_NOW
+from tests.loopback import serving
 from tests.web.factories import web_settings_for
 from web import create_app
 from web.i18n import compile_catalogs
@@ -217,17 +218,8 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def fake_api() -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="fake-twilio", daemon=True)
-    thread.start()
-    fake.base_url = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with serving(_handler(fake), "fake-twilio") as fake.base_url:
         yield fake
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
 
 
 # --- the app -----------------------------------------------------------------------------------------
