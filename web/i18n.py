@@ -14,7 +14,7 @@ from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, request, session, url_for
+from flask import Flask, current_app, request, session, url_for
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
@@ -29,7 +29,7 @@ LOCALE_NAMES = {"zh": "中文", "en": "English"}
 
 def remember_lang_choice() -> None:
     choice = request.args.get("lang")
-    if choice in SUPPORTED_LOCALES:
+    if choice in SUPPORTED_LOCALES and not current_app.session_interface.is_null_session(session):
         session[LANG_SESSION_KEY] = choice
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
 from callcenter.exceptions import ConfigurationError
 from callcenter.settings import Settings
@@ -29,6 +31,29 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 HSTS = "max-age=31536000"
+# Twilio's webhooks: signed requests from Twilio's servers, never a browser with a cookie.
+WEBHOOK_PREFIX = "/twilio/"
+# What the XML answers to Twilio carry (no page there for a browser to frame or run scripts in).
+WEBHOOK_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"))
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, but none at all for Twilio's webhooks, and its signer built
+    once per secret key instead of on every request."""
+
+    _signer: tuple[tuple[object, ...], URLSafeTimedSerializer | None] | None = None
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(WEBHOOK_PREFIX):
+            return None  # a null session: nothing is read, and no cookie is ever set
+        return super().open_session(app, request)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = self._signer
+        if cached is None or cached[0] != key:
+            cached = self._signer = (key, super().get_signing_serializer(app))
+        return cached[1]
 
 
 def is_https(settings: Settings) -> bool:
@@ -42,6 +67,7 @@ def configure_session(app: Flask, settings: Settings) -> None:
             "the web needs a secret key: set CALLCENTER_WEB__SECRET_KEY in the environment "
             '(e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")'
         )
+    app.session_interface = SessionInterface()
     app.config.update(
         SECRET_KEY=settings.web.secret_key.get_secret_value(),
         SESSION_COOKIE_NAME="callcenter_session",
@@ -59,6 +85,10 @@ def install_headers(app: Flask, settings: Settings) -> None:
 
     @app.after_request
     def _add_security_headers(response: Response) -> Response:
+        if request.path.startswith(WEBHOOK_PREFIX):
+            for name, value in WEBHOOK_HEADERS:
+                response.headers.setdefault(name, value)
+            return response
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if secure:
