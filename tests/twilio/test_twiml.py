@@ -189,3 +189,52 @@ def test_queue_names_carry_the_priority() -> None:
 def test_tokens_round_trip() -> None:
     data = {"k": "", "s": {"flow": "hotline", "path": ["welcome", "欢迎"]}}
     assert decode_token(encode_token(data)) == data
+
+
+def _every_step(rules: Rules) -> list[tuple[str, engine.Step]]:
+    """Each step of every flow a caller can reach in two key presses (day and night, zh and en, VIP)."""
+    steps: list[tuple[str, engine.Step]] = []
+    for name, flow in FLOWS.items():
+        for now in (FIXED_NOW, NIGHT):
+            for language in ("zh", "en"):
+                for vip in (False, True):
+                    first = engine.start(flow, rules, now, language=language, vip=vip)
+                    steps.append((name, first))
+                    if first.waiting_for_input is None:
+                        continue
+                    for key in [*"0123456789*#", None]:
+                        try:
+                            step = (
+                                engine.on_no_input(flow, rules, first.state, now)
+                                if key is None
+                                else engine.on_digits(flow, rules, first.state, key, now)
+                            )
+                        except Exception:  # a key this menu refuses outright
+                            continue
+                        steps.append((name, step))
+    return steps
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        LINKS,
+        StepLinks(
+            gather="https://cc.example.com/twilio/gather/main_menu?s=eyJrIjoiIn0&x=<1>",
+            recorded="https://cc.example.com/twilio/recorded/voicemail?s=abc&amp;",
+            recording_status="https://cc.example.com/twilio/recording?kind=voicemail",
+            enqueue_action="https://cc.example.com/twilio/queue/done?s=%E6%82%A8&b=1",
+            enqueue_wait="https://呼叫中心.example.com/twilio/queue/wait?s=q",
+        ),
+        StepLinks(gather='https://cc/g?a="quoted"', enqueue_wait="https://cc/w\tab"),  # rendered whole
+        StepLinks(),
+    ],
+)
+def test_the_answered_document_is_exactly_the_builders(rules: Rules, links: StepLinks) -> None:
+    steps = _every_step(rules)
+    kinds = {type(action) for _, step in steps for action in step.actions}
+    assert kinds == {engine.Play, engine.Gather, engine.Enqueue, engine.Hangup, engine.Record}
+    for flow, step in steps:
+        expected = twiml.to_xml(twiml.render_step(flow, step.actions, VOICE, links))
+        assert twiml.step_xml(flow, step.actions, VOICE, links) == expected
+        assert twiml.step_xml(flow, step.actions, VOICE, links) == expected  # the cached shape, again

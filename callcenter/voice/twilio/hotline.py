@@ -435,7 +435,7 @@ class TwilioVoice:
         entries = [*extra, *self._entries(form, session, step.events)]
         links = self._links(form, flow, step, session, now, entries)
         self._record(form, entries, now)
-        return twiml.to_xml(twiml.render_step(flow.name, step.actions, self.voice, links))
+        return twiml.step_xml(flow.name, step.actions, self.voice, links)
 
     def _links(
         self,

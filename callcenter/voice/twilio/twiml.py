@@ -14,12 +14,17 @@ The builder does not check attribute names, so every document here is compared a
   nothing was recorded) |
 | ``Enqueue`` | ``<Enqueue action waitUrl>`` to the queue named for the priority (``vip_queue_name``) |
 | ``Hangup`` | ``<Hangup/>`` |
+
+``step_xml`` is what the webhooks answer: the same document as ``to_xml(render_step(...))``, with the
+builder's output kept per step shape (flow, actions, voice) and only the step's URLs put in per call.
 """
 
 from __future__ import annotations
 
+import functools
+import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
@@ -142,6 +147,46 @@ def render_step(flow: str, actions: Sequence[engine.Action], voice: Voice, links
         elif isinstance(action, engine.Hangup):
             response.hangup()
     return response
+
+
+_LINK_FIELDS = tuple(field.name for field in fields(StepLinks))
+# Stand-ins for the URLs while the builder renders a step's shape: plain letters and digits, which
+# XML escaping leaves alone, and random, so no prompt text can contain one.
+_STAND_INS = tuple(f"cc-link-{name}-{secrets.token_hex(8)}" for name in _LINK_FIELDS)
+# ElementTree escapes these differently in attributes and in text: a URL holding one is rendered whole.
+_CONTEXT_ESCAPED = frozenset('"\r\n\t')
+
+
+def step_xml(flow: str, actions: Sequence[engine.Action], voice: Voice, links: StepLinks) -> str:
+    """``to_xml(render_step(flow, actions, voice, links))``, without building the document per call.
+
+    A step's document depends on its actions and the voice, and only its URLs change from call to
+    call (they carry each call's signed state). The builder renders each shape once, with stand-ins
+    for the URLs; the URLs are escaped as ElementTree escapes them (``&``, ``<``, ``>``) and put in.
+    """
+    urls = astuple(links)
+    shape = (flow, tuple(actions), voice, tuple(bool(url) for url in urls))
+    if any(ch in _CONTEXT_ESCAPED for url in urls for ch in url):
+        return to_xml(render_step(flow, actions, voice, links))
+    try:
+        document = _rendered_shape(shape)
+    except TypeError:  # an action holding something unhashable: render it whole
+        return to_xml(render_step(flow, actions, voice, links))
+    for stand_in, url in zip(_STAND_INS, urls, strict=True):
+        if url:
+            document = document.replace(stand_in, _escape(url))
+    return document
+
+
+@functools.lru_cache(maxsize=1024)
+def _rendered_shape(shape: tuple[str, tuple[engine.Action, ...], Voice, tuple[bool, ...]]) -> str:
+    flow, actions, voice, present = shape
+    stand_ins = StepLinks(*(stand_in if used else "" for stand_in, used in zip(_STAND_INS, present, strict=True)))
+    return to_xml(render_step(flow, actions, voice, stand_ins))
+
+
+def _escape(url: str) -> str:
+    return url.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def waiting_room(
