@@ -141,16 +141,17 @@ class Step:
 
 
 class _Run:
-    """Accumulates the actions and events of one step."""
+    """Accumulates the actions and events of one step (the event counter goes into the state at the end)."""
 
     def __init__(self, flow: Flow, rules: Rules, state: State, now: datetime) -> None:
         self.flow, self.rules, self.state, self.now = flow, rules, state, now
+        self.seq = state.seq
         self.actions: list[Action] = []
         self.events: list[IvrEvent] = []
 
     def emit(self, kind: str, node: str | None, **data: Any) -> None:
-        self.events.append(IvrEvent(self.state.seq, kind, node, self.now, data))
-        self.state = replace(self.state, seq=self.state.seq + 1)
+        self.events.append(IvrEvent(self.seq, kind, node, self.now, data))
+        self.seq += 1
 
     def play(self, prompt: str | None) -> None:
         if prompt:
@@ -165,7 +166,7 @@ class _Run:
         )
 
     def finish(self) -> Step:
-        return Step(self.state, tuple(self.actions), tuple(self.events))
+        return Step(replace(self.state, seq=self.seq), tuple(self.actions), tuple(self.events))
 
     def enter(self, name: str) -> Step:
         """Walk from ``name`` through non-waiting nodes until a menu waits or the IVR ends."""

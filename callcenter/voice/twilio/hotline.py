@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -69,6 +70,12 @@ class BadWebhook(ValueError):
 def encode_token(data: Mapping[str, Any]) -> str:
     raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@functools.lru_cache(maxsize=4096)
+def _step_token(session: str, state: State) -> str:
+    """The token of an IVR session waiting for input (the same for every caller at the same place)."""
+    return encode_token({"k": session, "s": state.to_dict()})
 
 
 def decode_token(token: str) -> dict[str, Any]:
@@ -449,7 +456,7 @@ class TwilioVoice:
         state = step.state
         gather, record = step.waiting_for_input, step.waiting_for_recording
         if gather is not None or record is not None:
-            token = encode_token({"k": session, "s": state.to_dict()})
+            token = _step_token(session, state)
             node = gather.node if gather is not None else record.node if record is not None else ""
             return StepLinks(
                 gather=self.urls(f"gather/{node}", s=token),

@@ -22,6 +22,7 @@ builder's output kept per step shape (flow, actions, voice) and only the step's 
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
@@ -154,7 +155,7 @@ _LINK_FIELDS = tuple(field.name for field in fields(StepLinks))
 # XML escaping leaves alone, and random, so no prompt text can contain one.
 _STAND_INS = tuple(f"cc-link-{name}-{secrets.token_hex(8)}" for name in _LINK_FIELDS)
 # ElementTree escapes these differently in attributes and in text: a URL holding one is rendered whole.
-_CONTEXT_ESCAPED = frozenset('"\r\n\t')
+_CONTEXT_ESCAPED = re.compile('["\r\n\t]')
 
 
 def step_xml(flow: str, actions: Sequence[engine.Action], voice: Voice, links: StepLinks) -> str:
@@ -166,7 +167,7 @@ def step_xml(flow: str, actions: Sequence[engine.Action], voice: Voice, links: S
     """
     urls = astuple(links)
     shape = (flow, tuple(actions), voice, tuple(bool(url) for url in urls))
-    if any(ch in _CONTEXT_ESCAPED for url in urls for ch in url):
+    if _CONTEXT_ESCAPED.search("".join(urls)):
         return to_xml(render_step(flow, actions, voice, links))
     try:
         document = _rendered_shape(shape)
@@ -181,7 +182,7 @@ def step_xml(flow: str, actions: Sequence[engine.Action], voice: Voice, links: S
 @functools.lru_cache(maxsize=1024)
 def _rendered_shape(shape: tuple[str, tuple[engine.Action, ...], Voice, tuple[bool, ...]]) -> str:
     flow, actions, voice, present = shape
-    stand_ins = StepLinks(*(stand_in if used else "" for stand_in, used in zip(_STAND_INS, present, strict=True)))
+    stand_ins = StepLinks(*(stand_in if on else "" for stand_in, on in zip(_STAND_INS, present, strict=True)))
     return to_xml(render_step(flow, actions, voice, stand_ins))
 
 
