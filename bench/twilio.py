@@ -10,8 +10,9 @@ every incoming call is a new call on record and every Gather a new step of it.
   Our webhooks answer before their records are written (the Recorder writes behind the answer), so
   the rate that counts is the *sustained* one: the requests wrk completed divided by the time from
   the start of the run until every one of their calls is on record (polled in the database);
-* steady load: a Python constant-rate generator in its own process (default 200 req/s), latency
-  measured from the intended send time (no coordinated omission).
+* steady load: a constant-rate generator in its own process (default 200 req/s; one asyncio loop on
+  32 keep-alive connections), latency measured from the intended send time (no coordinated
+  omission), for the bare endpoint as well as ours.
 
 Usage: python -m bench.twilio [--duration 10] [--connections 32] [--rate 200] [--steady 10]
 """
@@ -19,8 +20,9 @@ Usage: python -m bench.twilio [--duration 10] [--connections 32] [--rate 200] [-
 from __future__ import annotations
 
 import argparse
+import asyncio
+import collections
 import contextlib
-import http.client
 import json
 import os
 import re
@@ -31,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -244,48 +245,67 @@ def wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, fl
 
 def steady(port: int, requests: list[tuple[str, str, str]], rate: float, duration: float) -> dict[str, float]:
     """Constant-rate load (run in its own process): latency from each request's intended send time."""
+    return asyncio.run(_steady(port, requests, rate, duration))
+
+
+STEADY_CONNECTIONS = 32
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def _steady(
+    port: int, requests: list[tuple[str, str, str]], rate: float, duration: float
+) -> dict[str, float]:
+    """One event loop sends each request at its time on a free keep-alive connection (opening
+    another when none is free) and stamps the answer as soon as its last byte is read: no thread
+    of the generator waits for the GIL between the answer and its timestamp."""
     total = int(rate * duration)
+    raw = [_http_request(port, *request) for request in requests]
+    idle: collections.deque[Connection] = collections.deque()
+    opened: list[asyncio.StreamWriter] = []
     latencies: list[float] = []
     failures = 0
-    lock = threading.Lock()
-    next_index = 0
-    start = time.perf_counter() + 0.2
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.2
 
-    def worker() -> None:
-        nonlocal next_index, failures
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        while True:
-            with lock:
-                index = next_index
-                next_index += 1
-            if index >= total:
-                break
-            intended = start + index / rate
-            delay = intended - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            path, body, signature = requests[index % len(requests)]
-            connection.request(
-                "POST",
-                path,
-                body=body,
-                headers={
-                    "Content-Type": "application/x-www-form-urlencoded",
-                    "X-Twilio-Signature": signature,
-                },
-            )
-            response = connection.getresponse()
-            response.read()
-            done = time.perf_counter()
-            with lock:
-                latencies.append((done - intended) * 1000)
-                failures += response.status != 200
+    async def exchange(connection: Connection, request: bytes) -> bytes:
+        reader, writer = connection
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        if length:
+            await reader.readexactly(int(length.group(1)))
+        return head
 
-    pool = [threading.Thread(target=worker) for _ in range(16)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+    async def connect() -> Connection:
+        connection = await asyncio.open_connection("127.0.0.1", port)
+        opened.append(connection[1])
+        return connection
+
+    async def send(index: int, intended: float) -> None:
+        nonlocal failures
+        connection = idle.popleft() if idle else await connect()
+        request = raw[index % len(raw)]
+        try:
+            head = await exchange(connection, request)
+        except (asyncio.IncompleteReadError, ConnectionError):  # the server closed an idle connection
+            connection = await connect()
+            head = await exchange(connection, request)
+        latencies.append((loop.time() - intended) * 1000)
+        failures += not head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200"))
+        idle.append(connection)  # used in turn (FIFO), so none idles past the server's keep-alive
+
+    for _ in range(STEADY_CONNECTIONS):
+        idle.append(await connect())
+    tasks = []
+    for index in range(total):
+        intended = start + index / rate
+        delay = intended - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(index, intended)))
+    await asyncio.gather(*tasks)
+    for writer in opened:
+        writer.close()
     latencies.sort()
     return {
         "rps": rate,
@@ -293,6 +313,17 @@ def steady(port: int, requests: list[tuple[str, str, str]], rate: float, duratio
         "p99": latencies[int(len(latencies) * 0.99) - 1],
         "errors": float(failures),
     }
+
+
+def _http_request(port: int, path: str, body: str, signature: str) -> bytes:
+    payload = body.encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        + (f"X-Twilio-Signature: {signature}\r\n" if signature else "")
+        + f"Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
 
 
 def wait_for(port: int, timeout: float = 30.0) -> None:
@@ -360,20 +391,22 @@ def main() -> None:
         )
         steady_voice, steady_gather = prepare(int(args.rate * args.steady) + 10, 10**9)
         for name, kind, requests in (
+            ("bare Flask, steady", None, bare),
             ("incoming call, steady", "voice", steady_voice),
             ("Gather, steady", "gather", steady_gather),
         ):
             file = folder / "steady.json"
             file.write_text(json.dumps(requests))
-            before = on_record(database, kind)
+            before = on_record(database, kind) if kind else 0
             out = subprocess.run(
                 [sys.executable, "-m", "bench.twilio", "--steady-file", str(file), "--port", str(port),
                  "--rate", str(args.rate), "--steady", str(args.steady)],
-                cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, check=True,
             ).stdout  # fmt: skip
             answered = time.perf_counter()
             row = json.loads(out)
-            row["drain_s"] = wait_written(database, kind, before + int(args.rate * args.steady)) - answered
+            target = before + int(args.rate * args.steady)
+            row["drain_s"] = wait_written(database, kind, target) - answered if kind else 0.0
             row["sustained"] = row["rps"]
             results[f"{name} {args.rate:.0f} req/s"] = row
     finally:
