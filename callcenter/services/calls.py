@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from callcenter.db import insert_ignoring_duplicates
+from callcenter.db import executemany, insert_ignoring_duplicates
 from callcenter.exceptions import NotFound
 from callcenter.models import Agent, Call, Caller, CallEvent, Queue
 from callcenter.phone import normalise, region_of
@@ -194,10 +194,11 @@ _TIMELINES = (
     .where(_EVENT.c.call_id.in_(bindparam("call_ids", expanding=True)))
     .order_by(_EVENT.c.call_id, _EVENT.c.id)
 )
+_NEW = {name: f"new_{name}" for name in (*_FILLED, *_DERIVED)}
 _UPDATE_CALL = (
     update(_CALL)
     .where(_CALL.c.id == bindparam("call_id"))
-    .values({name: bindparam(f"new_{name}") for name in (*_FILLED, *_DERIVED)})
+    .values({name: bindparam(new) for name, new in _NEW.items()})
 )
 _NEW_CALL_COLUMNS = (
     "channel", "external_id", "direction", "to_raw", "to_e164", "created_at", *_FILLED, *_DERIVED,
@@ -403,9 +404,8 @@ def _update_known_calls(
     """Calls that were on record: fill what a report adds, recompute the summary from the timeline."""
     timelines: dict[int, list[_Stored]] = {}
     ids = [pending.call_id for pending in known]
-    for event in connection.execute(_TIMELINES, {"call_ids": ids}):
-        stored = _Stored(event.kind, event.at, event.seq, event.node, event.data)
-        timelines.setdefault(event.call_id, []).append(stored)
+    for call_id, kind, at, seq, node, data in connection.execute(_TIMELINES, {"call_ids": ids}).tuples():
+        timelines.setdefault(call_id, []).append(_Stored(kind, at, seq, node, data))
     filled = [_filled(pending, region) for pending in known]
     customers = [_customer(row["direction"], values["from_e164"], row["to_e164"]) for row, values in filled]
     lookups.caller_ids(
@@ -420,9 +420,9 @@ def _update_known_calls(
         summary = summarise(timelines.get(row["id"], []))
         values.update(_derived(summary, row, pending.seen.at, lookups))
         if any(values[name] != row[name] for name in values):
-            changed.append({"call_id": row["id"], **{f"new_{k}": v for k, v in values.items()}})
+            changed.append({"call_id": row["id"], **{_NEW[k]: v for k, v in values.items()}})
     if changed:
-        connection.execute(_UPDATE_CALL, changed)
+        executemany(connection, _UPDATE_CALL, changed)
 
 
 def _filled(pending: _Pending, region: str) -> tuple[dict[str, Any], dict[str, Any]]:
