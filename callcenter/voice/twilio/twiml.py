@@ -25,7 +25,7 @@ import functools
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
@@ -165,7 +165,7 @@ def step_xml(flow: str, actions: Sequence[engine.Action], voice: Voice, links: S
     call (they carry each call's signed state). The builder renders each shape once, with stand-ins
     for the URLs; the URLs are escaped as ElementTree escapes them (``&``, ``<``, ``>``) and put in.
     """
-    urls = astuple(links)
+    urls = tuple(getattr(links, name) for name in _LINK_FIELDS)
     shape = (flow, tuple(actions), voice, tuple(bool(url) for url in urls))
     if _CONTEXT_ESCAPED.search("".join(urls)):
         return to_xml(render_step(flow, actions, voice, links))
