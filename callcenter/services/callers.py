@@ -55,7 +55,8 @@ class VipDirectory:
     The set of VIP numbers (a short list: key accounts) is read at most every ``ttl_s`` seconds; a
     caller made VIP is served first from the next refresh on. If the database cannot be read, the last
     known set is kept (empty before the first read: callers are then treated as non-VIP) and retried
-    at the next call after ``retry_s``.
+    at the next call after ``retry_s``. One thread refreshes while the others go on with the set they
+    have; only before the first read do they wait for it.
     """
 
     def __init__(
@@ -76,7 +77,9 @@ class VipDirectory:
         now = self.clock()
         if self._next_read is not None and now < self._next_read:
             return
-        with self._lock:
+        if not self._lock.acquire(blocking=self._next_read is None):
+            return  # another thread is reading the list: the one in hand is at most a refresh old
+        try:
             if self._next_read is not None and now < self._next_read:
                 return  # another thread refreshed meanwhile
             try:
@@ -87,3 +90,5 @@ class VipDirectory:
             except SQLAlchemyError as exc:
                 log.warning("VIP list unavailable (%s); keeping the last known list", type(exc).__name__)
                 self._next_read = now + timedelta(seconds=self.retry_s)
+        finally:
+            self._lock.release()

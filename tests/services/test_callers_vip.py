@@ -40,3 +40,19 @@ def test_an_outage_keeps_the_last_list(db: Database, now: datetime) -> None:
     assert vips.is_vip("+8613800138000")  # kept; retried later
     down = VipDirectory(vips.db, clock)
     assert not down.is_vip("+8613800138000")  # never read: non-VIP, the call goes on
+
+
+def test_callers_do_not_wait_while_another_thread_refreshes_the_list(db: Database, now: datetime) -> None:
+    with db.transaction() as session:
+        ensure_caller(session, "+8613800138000", now=now, tier="vip")
+    clock = Clock(now)
+    vips = VipDirectory(db, clock, ttl_s=30)
+    assert vips.is_vip("+8613800138000")  # the first read
+    clock.now += timedelta(seconds=31)
+    vips._lock.acquire()  # as if another thread were reading the list right now
+    try:
+        assert vips.is_vip("+8613800138000")  # answered from the list in hand, at once
+    finally:
+        vips._lock.release()
+    assert vips.is_vip("+8613800138000")  # and the next caller refreshes it
+    assert vips._next_read is not None and vips._next_read > clock.now
