@@ -82,6 +82,8 @@ def from_payload(payload: dict[str, Any]) -> tuple[CallSeen, list[Entry]]:
 
 def _clean_name(name: str) -> str:
     # Names arrive from the network: keep them as text (templates escape), bounded, without controls.
+    if name.isprintable():
+        return name[:MAX_NAME_LENGTH]
     return "".join(ch for ch in name if ch.isprintable())[:MAX_NAME_LENGTH]
 
 
