@@ -33,10 +33,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from callcenter.db import UTCDateTime
 from callcenter.models import Call, QASample, QASampleRun, Recording
 from callcenter.services.qa_random import UNIFORM_SQL, uniform
 from callcenter.settings import QA
@@ -203,18 +202,6 @@ def day_to_draw(now: datetime, zone: ZoneInfo, lag_days: int) -> date:
 # --- the population from the database -------------------------------------------------------------
 
 
-def _recorded_calls() -> Any:
-    """Per call: its first call-recording id, when every call recording of it is verified."""
-    verified = func.sum(case((Recording.status == "verified", 1), else_=0))
-    return (
-        select(Recording.call_id, func.min(Recording.id).label("recording_id"))
-        .where(Recording.kind == "call")
-        .group_by(Recording.call_id)
-        .having(func.count() == verified)
-        .subquery("recorded")
-    )
-
-
 def candidates(
     session: Session,
     first: datetime,
@@ -225,41 +212,39 @@ def candidates(
 ) -> list[Candidate]:
     """The population of ``[first, last)`` on any database (used on SQLite; the reference).
 
-    Calls sampled by other runs are left out; those of ``keep_run`` stay (to re-draw that run)."""
-    window_end = last + timedelta(days=params.repeat_contact_days)
-    nearby = (
+    Reads the two columns the database keeps on each call (migration 0010): ``recordings_verified``
+    and ``next_contact_at`` (the start of the caller's next call: a repeat contact when it comes
+    within ``repeat_contact_days``). Calls sampled by other runs are left out; those of ``keep_run``
+    stay (to re-draw that run)."""
+    recording_id = (
+        select(func.min(Recording.id))
+        .where(Recording.call_id == Call.id, Recording.kind == "call")
+        .scalar_subquery()
+    )
+    already = (
+        select(QASample.call_id)
+        .where(QASample.call_id == Call.id, QASample.run_id != (keep_run or 0))
+        .exists()
+    )
+    rows = session.execute(
         select(
             Call.id,
             Call.agent_id,
             Call.queue_name,
-            Call.from_e164,
             Call.started_at,
-            Call.answered_at,
-            Call.talk_s,
-            func.lead(Call.started_at, type_=UTCDateTime())
-            .over(partition_by=Call.from_e164, order_by=(Call.started_at, Call.id))
-            .label("next_at"),
+            Call.next_contact_at,
+            recording_id.label("recording_id"),
         )
-        .where(Call.started_at >= first, Call.started_at < window_end)
-        .subquery("nearby")
-    )
-    recorded = _recorded_calls()
-    already = (
-        select(QASample.call_id)
-        .where(QASample.call_id == nearby.c.id, QASample.run_id != (keep_run or 0))
-        .exists()
-    )
-    rows = session.execute(
-        select(nearby, recorded.c.recording_id)
-        .join(recorded, recorded.c.call_id == nearby.c.id)
         .where(
-            nearby.c.started_at < last,
-            nearby.c.agent_id.is_not(None),
-            nearby.c.answered_at.is_not(None),
-            nearby.c.talk_s >= params.min_talk_s,
+            Call.started_at >= first,
+            Call.started_at < last,
+            Call.answered_at.is_not(None),
+            Call.agent_id.is_not(None),
+            Call.recordings_verified,
+            Call.talk_s >= params.min_talk_s,
             ~already,
         )
-        .order_by(nearby.c.id)
+        .order_by(Call.id)
     ).all()
     window = timedelta(days=params.repeat_contact_days)
     complaint_queues = set(params.complaint_queues)
@@ -270,66 +255,61 @@ def candidates(
             agent_id=row.agent_id,
             queue=row.queue_name or "",
             complaint=(row.queue_name or "") in complaint_queues,
-            repeat=row.from_e164 is not None
-            and row.next_at is not None
-            and row.next_at - row.started_at <= window,
+            repeat=row.next_contact_at is not None and row.next_contact_at - row.started_at <= window,
         )
         for row in rows
     ]
 
 
-# The weighted keys of the whole population, then each stratum thinned to the calls whose key
-# can matter before anything is sorted: a stratum needs only its ``depth`` best keys, and keys are
-# at least uniform (weights ≥ 1 only raise them), so about (1 − θ)·size keys exceed θ; θ is chosen
-# so that 4·depth + 20 are expected above it. A stratum left with fewer than ``depth`` (vanishingly
-# rare) is ranked again whole (``:thin`` false), so the result is exactly the full ranking.
-# The callers' calls are partitioned by a hash of the number first and the number itself second:
-# the sort compares integers and looks at the text only on a tie (half the CPU of a text sort).
+# Two passes over the population, never a million rows materialised or sorted. The population is
+# read by the partial covering index ``ix_call_qa_draw`` (an index-only scan where the visibility
+# map is current, which autovacuum keeps): it holds exactly the answered, agent-handled calls whose
+# recordings are all verified, with what the draw needs (the repeat flag comes from the kept
+# ``next_contact_at``). Pass 1 counts the strata (a hash aggregate: a few hundred groups). Pass 2
+# computes each call's weighted key and keeps only the calls whose key can matter, joined by hash to
+# their stratum (``+ 0`` hides agent_id's statistics from the planner, which otherwise hashes the
+# million calls rather than the few hundred strata it has no statistics for): a stratum needs only
+# its ``depth`` best keys, and keys are at least uniform (weights ≥ 1 only raise them), so about
+# (1 − θ)·size keys exceed θ; θ is chosen so that depth + 5·√depth + 10 are expected above it (fewer
+# than depth survive with a probability of about 10⁻⁶ per stratum). Only those survivors are
+# ranked. If a stratum is left with fewer than ``depth``, everything is ranked again whole
+# (``:thin`` false), so the result is exactly the full ranking.
 RANKED_SQL = text(
     """
-WITH unfinished AS (
-    SELECT DISTINCT call_id FROM recording WHERE kind = 'call' AND status <> 'verified'
-), nearby AS (
-    SELECT c.id, c.agent_id, coalesce(c.queue_name, '') COLLATE "C" AS queue, c.from_e164,
-           c.started_at, c.answered_at, c.talk_s,
-           lead(c.started_at) OVER (
-               PARTITION BY hashtextextended(c.from_e164, 0), c.from_e164 COLLATE "C"
-               ORDER BY c.started_at, c.id
-           ) AS next_at
-    FROM call c WHERE c.started_at >= :first AND c.started_at < :window_end
-), cand AS (
-    SELECT n.id AS call_id, n.agent_id, n.queue,
-           n.queue = ANY(:complaint_queues) AS complaint,
-           (n.from_e164 IS NOT NULL AND n.next_at IS NOT NULL
-            AND n.next_at <= n.started_at + make_interval(days => :repeat_days)) AS repeat
-    FROM nearby n
-    WHERE n.started_at < :last AND n.agent_id IS NOT NULL AND n.answered_at IS NOT NULL
-      AND n.talk_s >= :min_talk_s
-      AND EXISTS (SELECT 1 FROM recording r WHERE r.call_id = n.id AND r.kind = 'call')
-      AND n.id NOT IN (SELECT call_id FROM unfinished)
-      AND n.id NOT IN (SELECT s.call_id FROM qa_sample s WHERE s.run_id <> :keep_run)
-), weighted AS (
-    SELECT cand.*,
-           (CASE WHEN complaint THEN CAST(:complaint_weight AS float8) ELSE 1.0::float8 END)
-           * (CASE WHEN repeat THEN CAST(:repeat_weight AS float8) ELSE 1.0::float8 END) AS weight,
-           UNIFORM AS u
-    FROM cand
-), keyed AS MATERIALIZED (
-    SELECT call_id, agent_id, queue, complaint, repeat, weight, power(u, 1.0::float8 / weight) AS key
-    FROM weighted
-), strata AS (
+WITH eligible AS NOT MATERIALIZED (
+    SELECT c.id AS call_id, c.agent_id, coalesce(c.queue_name, '') COLLATE "C" AS queue,
+           (c.next_contact_at IS NOT NULL
+            AND c.next_contact_at <= c.started_at + make_interval(secs => :repeat_s)) AS repeat
+    FROM call c
+    WHERE c.started_at >= :first AND c.started_at < :last
+      AND c.answered_at IS NOT NULL AND c.agent_id IS NOT NULL AND c.recordings_verified
+      AND c.talk_s >= :min_talk_s
+      AND c.id NOT IN (SELECT s.call_id FROM qa_sample s WHERE s.run_id <> :keep_run)
+), strata AS MATERIALIZED (
     SELECT agent_id, queue, count(*) AS size, sum(call_id) AS id_sum, min(call_id) AS id_min,
            max(call_id) AS id_max
-    FROM keyed GROUP BY agent_id, queue
+    FROM eligible GROUP BY agent_id, queue
 ), depths AS (
     SELECT strata.*,
            LEAST(size, GREATEST(1, :min_per_agent,
                  CASE WHEN :count_mode THEN :per_stratum ELSE floor(:rate * size)::int END)) AS depth
     FROM strata
+), floors AS (
+    SELECT depths.*, 1.0::float8 - (depth + 5.0 * sqrt(depth) + 10.0) / size AS floor_key FROM depths
+), weighted AS (
+    SELECT e.call_id, e.agent_id, e.queue, e.queue = ANY(:complaint_queues) AS complaint, e.repeat,
+           UNIFORM AS u
+    FROM eligible e
+), keyed AS (
+    SELECT w.*,
+           (CASE WHEN complaint THEN CAST(:complaint_weight AS float8) ELSE 1.0::float8 END)
+           * (CASE WHEN repeat THEN CAST(:repeat_weight AS float8) ELSE 1.0::float8 END) AS weight
+    FROM weighted w
 ), thinned AS (
-    SELECT k.*, d.size, d.id_sum, d.id_min, d.id_max, d.depth
-    FROM keyed k JOIN depths d ON d.agent_id = k.agent_id AND d.queue = k.queue
-    WHERE NOT :thin OR k.key > 1.0::float8 - (4 * d.depth + 20)::float8 / d.size
+    SELECT k.call_id, k.agent_id, k.queue, k.complaint, k.repeat, k.weight,
+           power(k.u, 1.0::float8 / k.weight) AS key, d.size, d.id_sum, d.id_min, d.id_max, d.depth
+    FROM keyed k JOIN floors d ON d.agent_id = k.agent_id + 0 AND d.queue = k.queue
+    WHERE NOT :thin OR power(k.u, 1.0::float8 / k.weight) > d.floor_key
 ), ranked AS (
     SELECT thinned.*,
            row_number() OVER (PARTITION BY agent_id, queue ORDER BY key DESC, call_id) AS rn
@@ -371,12 +351,14 @@ def _ranked_postgres(
     session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves here
     # The strata are a few hundred rows: hash them rather than sort a million keys to merge-join.
     session.execute(text("SET LOCAL enable_mergejoin = off"))
+    # Two cores: parallel workers only compete with the leader (and their CPU time would not show
+    # as this backend's).
+    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     values = {
         "first": first,
         "last": last,
-        "window_end": last + timedelta(days=params.repeat_contact_days),
         "complaint_queues": list(params.complaint_queues),
-        "repeat_days": params.repeat_contact_days,
+        "repeat_s": params.repeat_contact_days * 86400,  # whole days of 24 h, as in Python
         "min_talk_s": params.min_talk_s,
         "complaint_weight": params.complaint_weight,
         "repeat_weight": params.repeat_contact_weight,
