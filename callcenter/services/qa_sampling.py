@@ -304,13 +304,16 @@ WITH eligible AS NOT MATERIALIZED (
     SELECT coalesce(array_agg(DISTINCT queue), '{}') AS queues, coalesce(min(agent_id), 0) AS first,
            coalesce(max(agent_id), -1) AS last
     FROM strata
+), placed AS (
+    SELECT (f.agent_id - l.first) * cardinality(l.queues) + array_position(l.queues, f.queue) AS slot,
+           f.floor_key
+    FROM floors f CROSS JOIN layout l
 ), slots AS MATERIALIZED (
-    SELECT coalesce(array_agg(coalesce(f.floor_key, 'Infinity'::float8) ORDER BY g.slot), '{}')
+    SELECT coalesce(array_agg(coalesce(p.floor_key, 'Infinity'::float8) ORDER BY g.slot), '{}')
              AS floor_at
     FROM layout l
     CROSS JOIN generate_series(1, (l.last - l.first + 1) * cardinality(l.queues)) AS g(slot)
-    LEFT JOIN floors f
-      ON (f.agent_id - l.first) * cardinality(l.queues) + array_position(l.queues, f.queue) = g.slot
+    LEFT JOIN placed p ON p.slot = g.slot
 ), weighted AS (
     SELECT e.call_id, e.agent_id, e.queue, e.queue = ANY(:complaint_queues) AS complaint, e.repeat,
            UNIFORM AS u
