@@ -55,7 +55,7 @@ class Call(Base):
         Index(
             "ix_call_qa_draw",
             "started_at",
-            postgresql_include=["id", "agent_id", "queue_name", "talk_s", "next_contact_at"],
+            postgresql_include=["id", "agent_id", "talk_s", "next_contact_at", "queue_name"],
             postgresql_where=text(QA_DRAW_WHERE),
             sqlite_where=text(QA_DRAW_WHERE),
         ),

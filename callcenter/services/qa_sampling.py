@@ -277,7 +277,7 @@ def candidates(
 RANKED_SQL = text(
     """
 WITH eligible AS NOT MATERIALIZED (
-    SELECT c.id AS call_id, c.agent_id, coalesce(c.queue_name, '') COLLATE "C" AS queue,
+    SELECT c.id AS call_id, c.agent_id, c.queue_name,
            (c.next_contact_at IS NOT NULL
             AND c.next_contact_at <= c.started_at + make_interval(secs => :repeat_s)) AS repeat
     FROM call c
@@ -286,9 +286,15 @@ WITH eligible AS NOT MATERIALIZED (
       AND c.talk_s >= :min_talk_s
       AND c.id NOT IN (SELECT s.call_id FROM qa_sample s WHERE s.run_id <> :keep_run)
 ), strata AS MATERIALIZED (
-    SELECT agent_id, queue, count(*) AS size, sum(call_id) AS id_sum, min(call_id) AS id_min,
-           max(call_id) AS id_max
-    FROM eligible GROUP BY agent_id, queue
+    -- grouped by the raw queue name (cheaper to hash), then no queue and '' taken as one
+    SELECT agent_id, coalesce(queue_name, '') COLLATE "C" AS queue, sum(size)::int8 AS size,
+           sum(id_sum)::int8 AS id_sum, min(id_min) AS id_min, max(id_max) AS id_max
+    FROM (
+        SELECT agent_id, queue_name, count(*) AS size, sum(call_id) AS id_sum,
+               min(call_id) AS id_min, max(call_id) AS id_max
+        FROM eligible GROUP BY agent_id, queue_name
+    ) raw
+    GROUP BY agent_id, coalesce(queue_name, '') COLLATE "C"
 ), depths AS (
     SELECT strata.*,
            LEAST(size, GREATEST(1, :min_per_agent,
@@ -299,6 +305,14 @@ WITH eligible AS NOT MATERIALIZED (
            CASE WHEN :thin THEN 1.0::float8 - (depth + 5.0 * sqrt(depth) + 10.0) / size
                 ELSE '-Infinity'::float8 END AS floor_key
     FROM depths
+), prefloors AS MATERIALIZED (
+    -- key > θ needs u > θ^weight ≥ θ^(largest weight): a cheaper test first (a hair lower, so
+    -- rounding can never drop a call whose key is above θ)
+    SELECT floors.*,
+           CASE WHEN floor_key > 0.0::float8
+                THEN power(floor_key, CAST(:max_weight AS float8)) * (1.0::float8 - 1e-9::float8)
+                ELSE '-Infinity'::float8 END AS pre_floor_key
+    FROM floors
 ), layout AS MATERIALIZED (
     -- stratum (agent, queue) is slot (agent_id − first) × cardinality(queues) + position of queue
     SELECT coalesce(array_agg(DISTINCT queue), '{}') AS queues, coalesce(min(agent_id), 0) AS first,
@@ -306,18 +320,20 @@ WITH eligible AS NOT MATERIALIZED (
     FROM strata
 ), placed AS (
     SELECT (f.agent_id - l.first) * cardinality(l.queues) + array_position(l.queues, f.queue) AS slot,
-           f.floor_key
-    FROM floors f CROSS JOIN layout l
+           f.floor_key, f.pre_floor_key
+    FROM prefloors f CROSS JOIN layout l
 ), slots AS MATERIALIZED (
     SELECT coalesce(array_agg(coalesce(p.floor_key, 'Infinity'::float8) ORDER BY g.slot), '{}')
-             AS floor_at
+             AS floor_at,
+           coalesce(array_agg(coalesce(p.pre_floor_key, 'Infinity'::float8) ORDER BY g.slot), '{}')
+             AS pre_floor_at
     FROM layout l
     CROSS JOIN generate_series(1, (l.last - l.first + 1) * cardinality(l.queues)) AS g(slot)
     LEFT JOIN placed p ON p.slot = g.slot
 ), weighted AS (
     SELECT e.call_id, e.agent_id, e.queue, e.queue = ANY(:complaint_queues) AS complaint, e.repeat,
            UNIFORM AS u
-    FROM eligible e
+    FROM (SELECT eligible.*, coalesce(queue_name, '') COLLATE "C" AS queue FROM eligible) e
 ), keyed AS (
     SELECT w.*,
            (CASE WHEN complaint THEN CAST(:complaint_weight AS float8) ELSE 1.0::float8 END)
@@ -327,9 +343,12 @@ WITH eligible AS NOT MATERIALIZED (
     SELECT k.call_id, k.agent_id, k.queue, k.complaint, k.repeat, k.weight,
            power(k.u, 1.0::float8 / k.weight) AS key
     FROM keyed k
-    WHERE power(k.u, 1.0::float8 / k.weight) > (SELECT floor_at FROM slots)[
-        (k.agent_id - (SELECT first FROM layout)) * (SELECT cardinality(queues) FROM layout)
-        + array_position((SELECT queues FROM layout), k.queue)]
+    WHERE k.u > (SELECT pre_floor_at FROM slots)[
+            (k.agent_id - (SELECT first FROM layout)) * (SELECT cardinality(queues) FROM layout)
+            + array_position((SELECT queues FROM layout), k.queue)]
+      AND power(k.u, 1.0::float8 / k.weight) > (SELECT floor_at FROM slots)[
+            (k.agent_id - (SELECT first FROM layout)) * (SELECT cardinality(queues) FROM layout)
+            + array_position((SELECT queues FROM layout), k.queue)]
 ), thinned AS (
     SELECT s.*, d.size, d.id_sum, d.id_min, d.id_max, d.depth
     FROM survivors s JOIN floors d ON d.agent_id = s.agent_id + 0 AND d.queue = s.queue
@@ -386,6 +405,12 @@ def _ranked_postgres(
         "min_talk_s": params.min_talk_s,
         "complaint_weight": params.complaint_weight,
         "repeat_weight": params.repeat_contact_weight,
+        "max_weight": max(
+            1.0,
+            params.complaint_weight,
+            params.repeat_contact_weight,
+            params.complaint_weight * params.repeat_contact_weight,
+        ),
         "seed": seed,
         "min_per_agent": params.min_per_agent,
         "count_mode": params.mode == "count",

@@ -43,9 +43,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # The QA draw's population, read by index only (PostgreSQL; SQLite gets the same partial index
-# without the included columns).
+# without the included columns). Fixed-width columns first: reading a row stops short of the text.
 DRAW_INDEX_WHERE = "answered_at IS NOT NULL AND agent_id IS NOT NULL AND recordings_verified"
-DRAW_INDEX_INCLUDE = ["id", "agent_id", "queue_name", "talk_s", "next_contact_at"]
+DRAW_INDEX_INCLUDE = ["id", "agent_id", "talk_s", "next_contact_at", "queue_name"]
 
 # --- SQLite: row triggers (they fire once per row, right after it is written) -------------------
 
