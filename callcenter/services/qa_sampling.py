@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
@@ -359,9 +359,11 @@ WITH eligible AS NOT MATERIALIZED (
 ), picked AS MATERIALIZED (
     SELECT * FROM ranked WHERE rn <= depth ORDER BY call_id  -- recordings looked up in id order
 )
-SELECT picked.*, (SELECT count(*) FROM strata) AS n_strata,
+SELECT picked.agent_id, picked.queue, picked.rn, picked.call_id,
        (SELECT min(r.id) FROM recording r WHERE r.call_id = picked.call_id AND r.kind = 'call')
-         AS recording_id
+         AS recording_id,
+       picked.complaint, picked.repeat, picked.weight, picked.key, picked.size, picked.id_sum,
+       picked.id_min, picked.id_max, picked.depth, (SELECT count(*) FROM strata) AS n_strata
 FROM picked
 """.replace("UNIFORM", UNIFORM_SQL)
 )
@@ -418,20 +420,47 @@ def _ranked_postgres(
         "rate": params.rate,
         "keep_run": keep_run or 0,
     }
-    rows = session.execute(RANKED_SQL, {**values, "thin": True}).all()
+    rows = _fetch(session, values, thin=True)
     if not _complete(rows):
-        rows = session.execute(RANKED_SQL, {**values, "thin": False}).all()
+        rows = _fetch(session, values, thin=False)
+    rows.sort()  # by stratum, then rank
     strata: dict[tuple[int, str], Stratum] = {}
-    for row in sorted(rows, key=lambda r: (r.agent_id, r.queue, r.rn)):
-        stratum = strata.setdefault(
-            (row.agent_id, row.queue),
-            Stratum(row.agent_id, row.queue, int(row.size), int(row.id_sum), row.id_min, row.id_max),
-        )
+    for row in rows:
+        stratum = strata.get((row.agent_id, row.queue))
+        if stratum is None:
+            stratum = strata[(row.agent_id, row.queue)] = Stratum(
+                row.agent_id, row.queue, int(row.size), int(row.id_sum), row.id_min, row.id_max
+            )
         candidate = Candidate(
             row.call_id, row.recording_id, row.agent_id, row.queue, row.complaint, row.repeat
         )
         stratum.ranked.append(Ranked(candidate, float(row.weight), float(row.key)))
     return [strata[k] for k in sorted(strata)]
+
+
+class _Row(NamedTuple):
+    """A row of RANKED_SQL, in its column order (plain tuples: thousands are read per draw)."""
+
+    agent_id: int
+    queue: str
+    rn: int
+    call_id: int
+    recording_id: int
+    complaint: bool
+    repeat: bool
+    weight: float
+    key: float
+    size: int
+    id_sum: int
+    id_min: int
+    id_max: int
+    depth: int
+    n_strata: int
+
+
+def _fetch(session: Session, values: dict[str, Any], *, thin: bool) -> list[_Row]:
+    result = session.execute(RANKED_SQL, {**values, "thin": thin})
+    return [_Row._make(row) for row in result.tuples()]
 
 
 def ranked_strata(
