@@ -5,14 +5,17 @@ number or start, and after recordings come, change and go, they equal their deri
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.db import Database, UTCDateTime
 from callcenter.models import Call, Recording
+from tests.conftest import _truncate
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NUMBERS = ["+8613800000001", "+8613800000002", "+8613800000003", None]
@@ -187,3 +190,43 @@ def test_recordings_verified_follows_recording_inserts_changes_and_deletes(db: D
     with db.transaction() as s:  # a call deleted with its recordings (cascade)
         s.execute(delete(Call).where(Call.id == c))
     assert c not in assert_verified_derived(db)
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("later_first", [True, False])
+def test_concurrent_writers_of_one_number_are_serialised(
+    postgresql_database: Database, later_first: bool
+) -> None:
+    """Two transactions insert calls of one number at once: the second waits for the first (the
+    advisory lock on the number's bucket) and then sees its call, so both columns end right."""
+    db = postgresql_database
+    _truncate(db)
+    with db.transaction() as s:
+        s.execute(insert(Call), [_call(0, NUMBERS[0], T0)])
+    first, second = (T0 + timedelta(hours=2), T0 + timedelta(hours=1))
+    if not later_first:
+        first, second = second, first
+    one, two = db.sessions(), db.sessions()
+    try:
+        one.begin()
+        one.execute(insert(Call), [_call(1, NUMBERS[0], first)])
+        finished = threading.Event()
+
+        def other() -> None:
+            two.begin()
+            two.execute(insert(Call), [_call(2, NUMBERS[0], second)])
+            finished.set()
+            two.commit()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not finished.wait(0.5)  # held until the first commits
+        one.commit()
+        thread.join(10)
+        assert finished.is_set()
+    finally:
+        one.close()
+        two.close()
+    kept = assert_next_contacts_derived(db)
+    assert sum(value is not None for value in kept.values()) == 2
+    _truncate(db)
