@@ -148,10 +148,6 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def create_all(self) -> None:
-        """Create tables straight from the models (tests of model code only; use migrations)."""
-        Base.metadata.create_all(self.engine)
-
 
 @functools.lru_cache(maxsize=64)
 def _insert_ignoring(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> TextClause:

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.db.base import Base, UTCDateTime
@@ -15,22 +27,38 @@ if TYPE_CHECKING:
     from callcenter.models.caller import Caller
 
 
+QA_DRAW_WHERE = "answered_at IS NOT NULL AND agent_id IS NOT NULL AND recordings_verified"
+
+
 class Call(Base):
     """One row per call, upserted by (channel, external_id).
 
     Columns below ``-- derived --`` are recomputed from the timeline, never trusted from one event.
+    Columns below ``-- kept by the database --`` are written by triggers only (migration 0010), on
+    every write path; the ORM never sets them, and an instance loaded before a trigger ran holds the
+    old value until refreshed.
     """
 
     __tablename__ = "call"
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index("ix_call_started_at", "started_at"),
-        Index("ix_call_from_e164", "from_e164"),
+        # A number's calls in order: the call log's number search and the triggers that keep
+        # next_contact_at (migration 0010).
+        Index("ix_call_from_started", "from_e164", "started_at", "id"),
         # The call log's search (services/call_search.py): each filter with the log's order.
         Index("ix_call_to_e164", "to_e164"),
         Index("ix_call_caller_started", "caller_id", "started_at"),
         Index("ix_call_agent_started", "agent_id", "started_at"),
         Index("ix_call_queue_started", "queue_id", "started_at"),
+        # The QA draw's population (services/qa_sampling.py), read by index only on PostgreSQL.
+        Index(
+            "ix_call_qa_draw",
+            "started_at",
+            postgresql_include=["id", "agent_id", "talk_s", "next_contact_at", "queue_name"],
+            postgresql_where=text(QA_DRAW_WHERE),
+            sqlite_where=text(QA_DRAW_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -68,6 +96,12 @@ class Call(Base):
     wrapup_note: Mapped[str | None] = mapped_column(Text)
     wrapped_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     wrapped_up_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    # -- kept by the database (triggers, migration 0010) --
+    # started_at of the next call from the same number in (started_at, id) order; NULL for the last
+    # and for calls without a number (lead(started_at) over the number's calls).
+    next_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # at least one recording of kind 'call', and every one of them verified
+    recordings_verified: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     caller: Mapped[Caller | None] = relationship(back_populates="calls")
     queue: Mapped[Queue | None] = relationship()

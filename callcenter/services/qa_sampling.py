@@ -30,13 +30,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from callcenter.db import UTCDateTime
 from callcenter.models import Call, QASample, QASampleRun, Recording
 from callcenter.services.qa_random import UNIFORM_SQL, uniform
 from callcenter.settings import QA
@@ -203,18 +202,6 @@ def day_to_draw(now: datetime, zone: ZoneInfo, lag_days: int) -> date:
 # --- the population from the database -------------------------------------------------------------
 
 
-def _recorded_calls() -> Any:
-    """Per call: its first call-recording id, when every call recording of it is verified."""
-    verified = func.sum(case((Recording.status == "verified", 1), else_=0))
-    return (
-        select(Recording.call_id, func.min(Recording.id).label("recording_id"))
-        .where(Recording.kind == "call")
-        .group_by(Recording.call_id)
-        .having(func.count() == verified)
-        .subquery("recorded")
-    )
-
-
 def candidates(
     session: Session,
     first: datetime,
@@ -225,41 +212,39 @@ def candidates(
 ) -> list[Candidate]:
     """The population of ``[first, last)`` on any database (used on SQLite; the reference).
 
-    Calls sampled by other runs are left out; those of ``keep_run`` stay (to re-draw that run)."""
-    window_end = last + timedelta(days=params.repeat_contact_days)
-    nearby = (
+    Reads the two columns the database keeps on each call (migration 0010): ``recordings_verified``
+    and ``next_contact_at`` (the start of the caller's next call: a repeat contact when it comes
+    within ``repeat_contact_days``). Calls sampled by other runs are left out; those of ``keep_run``
+    stay (to re-draw that run)."""
+    recording_id = (
+        select(func.min(Recording.id))
+        .where(Recording.call_id == Call.id, Recording.kind == "call")
+        .scalar_subquery()
+    )
+    already = (
+        select(QASample.call_id)
+        .where(QASample.call_id == Call.id, QASample.run_id != (keep_run or 0))
+        .exists()
+    )
+    rows = session.execute(
         select(
             Call.id,
             Call.agent_id,
             Call.queue_name,
-            Call.from_e164,
             Call.started_at,
-            Call.answered_at,
-            Call.talk_s,
-            func.lead(Call.started_at, type_=UTCDateTime())
-            .over(partition_by=Call.from_e164, order_by=(Call.started_at, Call.id))
-            .label("next_at"),
+            Call.next_contact_at,
+            recording_id.label("recording_id"),
         )
-        .where(Call.started_at >= first, Call.started_at < window_end)
-        .subquery("nearby")
-    )
-    recorded = _recorded_calls()
-    already = (
-        select(QASample.call_id)
-        .where(QASample.call_id == nearby.c.id, QASample.run_id != (keep_run or 0))
-        .exists()
-    )
-    rows = session.execute(
-        select(nearby, recorded.c.recording_id)
-        .join(recorded, recorded.c.call_id == nearby.c.id)
         .where(
-            nearby.c.started_at < last,
-            nearby.c.agent_id.is_not(None),
-            nearby.c.answered_at.is_not(None),
-            nearby.c.talk_s >= params.min_talk_s,
+            Call.started_at >= first,
+            Call.started_at < last,
+            Call.answered_at.is_not(None),
+            Call.agent_id.is_not(None),
+            Call.recordings_verified,
+            Call.talk_s >= params.min_talk_s,
             ~already,
         )
-        .order_by(nearby.c.id)
+        .order_by(Call.id)
     ).all()
     window = timedelta(days=params.repeat_contact_days)
     complaint_queues = set(params.complaint_queues)
@@ -270,76 +255,116 @@ def candidates(
             agent_id=row.agent_id,
             queue=row.queue_name or "",
             complaint=(row.queue_name or "") in complaint_queues,
-            repeat=row.from_e164 is not None
-            and row.next_at is not None
-            and row.next_at - row.started_at <= window,
+            repeat=row.next_contact_at is not None and row.next_contact_at - row.started_at <= window,
         )
         for row in rows
     ]
 
 
-# The weighted keys of the whole population, then each stratum thinned to the calls whose key
-# can matter before anything is sorted: a stratum needs only its ``depth`` best keys, and keys are
-# at least uniform (weights ≥ 1 only raise them), so about (1 − θ)·size keys exceed θ; θ is chosen
-# so that 4·depth + 20 are expected above it. A stratum left with fewer than ``depth`` (vanishingly
-# rare) is ranked again whole (``:thin`` false), so the result is exactly the full ranking.
-# The callers' calls are partitioned by a hash of the number first and the number itself second:
-# the sort compares integers and looks at the text only on a tie (half the CPU of a text sort).
+# Two passes over the population, never a million rows materialised, joined or sorted. The
+# population is read by the partial covering index ``ix_call_qa_draw`` (an index-only scan where the
+# visibility map is current, which autovacuum keeps): it holds exactly the answered, agent-handled
+# calls whose recordings are all verified, with what the draw needs (the repeat flag comes from the
+# kept ``next_contact_at``). Pass 1 counts the strata (a hash aggregate: a few hundred groups).
+# Pass 2 computes each call's weighted key and keeps only the calls whose key can matter: a stratum
+# needs only its ``depth`` best keys, and keys are at least uniform (weights ≥ 1 only raise them), so
+# about (1 − θ)·size keys exceed θ; θ is chosen so that depth + 5·√depth + 10 are expected above it
+# (fewer than depth survive with a probability of about 10⁻⁶ per stratum). Each call finds its
+# stratum's θ in an array by position — (agent − first agent) × number of queues + the queue's
+# place — which costs a third of a hash join of a million rows to the strata. Only the survivors
+# are joined to their strata and ranked. If a stratum is left with fewer than ``depth``, everything
+# is ranked again unthinned (``:thin`` false), so the result is exactly the full ranking.
 RANKED_SQL = text(
     """
-WITH unfinished AS (
-    SELECT DISTINCT call_id FROM recording WHERE kind = 'call' AND status <> 'verified'
-), nearby AS (
-    SELECT c.id, c.agent_id, coalesce(c.queue_name, '') COLLATE "C" AS queue, c.from_e164,
-           c.started_at, c.answered_at, c.talk_s,
-           lead(c.started_at) OVER (
-               PARTITION BY hashtextextended(c.from_e164, 0), c.from_e164 COLLATE "C"
-               ORDER BY c.started_at, c.id
-           ) AS next_at
-    FROM call c WHERE c.started_at >= :first AND c.started_at < :window_end
-), cand AS (
-    SELECT n.id AS call_id, n.agent_id, n.queue,
-           n.queue = ANY(:complaint_queues) AS complaint,
-           (n.from_e164 IS NOT NULL AND n.next_at IS NOT NULL
-            AND n.next_at <= n.started_at + make_interval(days => :repeat_days)) AS repeat
-    FROM nearby n
-    WHERE n.started_at < :last AND n.agent_id IS NOT NULL AND n.answered_at IS NOT NULL
-      AND n.talk_s >= :min_talk_s
-      AND EXISTS (SELECT 1 FROM recording r WHERE r.call_id = n.id AND r.kind = 'call')
-      AND n.id NOT IN (SELECT call_id FROM unfinished)
-      AND n.id NOT IN (SELECT s.call_id FROM qa_sample s WHERE s.run_id <> :keep_run)
-), weighted AS (
-    SELECT cand.*,
-           (CASE WHEN complaint THEN CAST(:complaint_weight AS float8) ELSE 1.0::float8 END)
-           * (CASE WHEN repeat THEN CAST(:repeat_weight AS float8) ELSE 1.0::float8 END) AS weight,
-           UNIFORM AS u
-    FROM cand
-), keyed AS MATERIALIZED (
-    SELECT call_id, agent_id, queue, complaint, repeat, weight, power(u, 1.0::float8 / weight) AS key
-    FROM weighted
-), strata AS (
-    SELECT agent_id, queue, count(*) AS size, sum(call_id) AS id_sum, min(call_id) AS id_min,
-           max(call_id) AS id_max
-    FROM keyed GROUP BY agent_id, queue
+WITH eligible AS NOT MATERIALIZED (
+    SELECT c.id AS call_id, c.agent_id, c.queue_name,
+           (c.next_contact_at IS NOT NULL
+            AND c.next_contact_at <= c.started_at + make_interval(secs => :repeat_s)) AS repeat
+    FROM call c
+    WHERE c.started_at >= :first AND c.started_at < :last
+      AND c.answered_at IS NOT NULL AND c.agent_id IS NOT NULL AND c.recordings_verified
+      AND c.talk_s >= :min_talk_s
+      AND c.id NOT IN (SELECT s.call_id FROM qa_sample s WHERE s.run_id <> :keep_run)
+), strata AS MATERIALIZED (
+    -- grouped by the raw queue name (cheaper to hash), then no queue and '' taken as one
+    SELECT agent_id, coalesce(queue_name, '') COLLATE "C" AS queue, sum(size)::int8 AS size,
+           sum(id_sum)::int8 AS id_sum, min(id_min) AS id_min, max(id_max) AS id_max
+    FROM (
+        SELECT agent_id, queue_name, count(*) AS size, sum(call_id) AS id_sum,
+               min(call_id) AS id_min, max(call_id) AS id_max
+        FROM eligible GROUP BY agent_id, queue_name
+    ) raw
+    GROUP BY agent_id, coalesce(queue_name, '') COLLATE "C"
 ), depths AS (
     SELECT strata.*,
            LEAST(size, GREATEST(1, :min_per_agent,
                  CASE WHEN :count_mode THEN :per_stratum ELSE floor(:rate * size)::int END)) AS depth
     FROM strata
+), floors AS MATERIALIZED (
+    SELECT depths.*,
+           CASE WHEN :thin THEN 1.0::float8 - (depth + 5.0 * sqrt(depth) + 10.0) / size
+                ELSE '-Infinity'::float8 END AS floor_key
+    FROM depths
+), prefloors AS MATERIALIZED (
+    -- key > θ needs u > θ^weight ≥ θ^(largest weight): a cheaper test first (a hair lower, so
+    -- rounding can never drop a call whose key is above θ)
+    SELECT floors.*,
+           CASE WHEN floor_key > 0.0::float8
+                THEN power(floor_key, CAST(:max_weight AS float8)) * (1.0::float8 - 1e-9::float8)
+                ELSE '-Infinity'::float8 END AS pre_floor_key
+    FROM floors
+), layout AS MATERIALIZED (
+    -- stratum (agent, queue) is slot (agent_id − first) × cardinality(queues) + position of queue
+    SELECT coalesce(array_agg(DISTINCT queue), '{}') AS queues, coalesce(min(agent_id), 0) AS first,
+           coalesce(max(agent_id), -1) AS last
+    FROM strata
+), placed AS (
+    SELECT (f.agent_id - l.first) * cardinality(l.queues) + array_position(l.queues, f.queue) AS slot,
+           f.floor_key, f.pre_floor_key
+    FROM prefloors f CROSS JOIN layout l
+), slots AS MATERIALIZED (
+    SELECT coalesce(array_agg(coalesce(p.floor_key, 'Infinity'::float8) ORDER BY g.slot), '{}')
+             AS floor_at,
+           coalesce(array_agg(coalesce(p.pre_floor_key, 'Infinity'::float8) ORDER BY g.slot), '{}')
+             AS pre_floor_at
+    FROM layout l
+    CROSS JOIN generate_series(1, (l.last - l.first + 1) * cardinality(l.queues)) AS g(slot)
+    LEFT JOIN placed p ON p.slot = g.slot
+), weighted AS (
+    SELECT e.call_id, e.agent_id, e.queue, e.queue = ANY(:complaint_queues) AS complaint, e.repeat,
+           UNIFORM AS u
+    FROM (SELECT eligible.*, coalesce(queue_name, '') COLLATE "C" AS queue FROM eligible) e
+), keyed AS (
+    SELECT w.*,
+           (CASE WHEN complaint THEN CAST(:complaint_weight AS float8) ELSE 1.0::float8 END)
+           * (CASE WHEN repeat THEN CAST(:repeat_weight AS float8) ELSE 1.0::float8 END) AS weight
+    FROM weighted w
+), survivors AS (
+    SELECT k.call_id, k.agent_id, k.queue, k.complaint, k.repeat, k.weight,
+           power(k.u, 1.0::float8 / k.weight) AS key
+    FROM keyed k
+    WHERE k.u > (SELECT pre_floor_at FROM slots)[
+            (k.agent_id - (SELECT first FROM layout)) * (SELECT cardinality(queues) FROM layout)
+            + array_position((SELECT queues FROM layout), k.queue)]
+      AND power(k.u, 1.0::float8 / k.weight) > (SELECT floor_at FROM slots)[
+            (k.agent_id - (SELECT first FROM layout)) * (SELECT cardinality(queues) FROM layout)
+            + array_position((SELECT queues FROM layout), k.queue)]
 ), thinned AS (
-    SELECT k.*, d.size, d.id_sum, d.id_min, d.id_max, d.depth
-    FROM keyed k JOIN depths d ON d.agent_id = k.agent_id AND d.queue = k.queue
-    WHERE NOT :thin OR k.key > 1.0::float8 - (4 * d.depth + 20)::float8 / d.size
+    SELECT s.*, d.size, d.id_sum, d.id_min, d.id_max, d.depth
+    FROM survivors s JOIN floors d ON d.agent_id = s.agent_id + 0 AND d.queue = s.queue
 ), ranked AS (
     SELECT thinned.*,
            row_number() OVER (PARTITION BY agent_id, queue ORDER BY key DESC, call_id) AS rn
     FROM thinned
+), picked AS MATERIALIZED (
+    SELECT * FROM ranked WHERE rn <= depth ORDER BY call_id  -- recordings looked up in id order
 )
-SELECT ranked.*, (SELECT count(*) FROM strata) AS n_strata,
-       (SELECT min(r.id) FROM recording r WHERE r.call_id = ranked.call_id AND r.kind = 'call')
-         AS recording_id
-FROM ranked WHERE rn <= depth
-ORDER BY agent_id, queue, rn
+SELECT picked.agent_id, picked.queue, picked.rn, picked.call_id,
+       (SELECT min(r.id) FROM recording r WHERE r.call_id = picked.call_id AND r.kind = 'call')
+         AS recording_id,
+       picked.complaint, picked.repeat, picked.weight, picked.key, picked.size, picked.id_sum,
+       picked.id_min, picked.id_max, picked.depth, (SELECT count(*) FROM strata) AS n_strata
+FROM picked
 """.replace("UNIFORM", UNIFORM_SQL)
 )
 
@@ -371,15 +396,23 @@ def _ranked_postgres(
     session.execute(text("SET LOCAL jit = off"))  # compiling costs more than it saves here
     # The strata are a few hundred rows: hash them rather than sort a million keys to merge-join.
     session.execute(text("SET LOCAL enable_mergejoin = off"))
+    # Two cores: parallel workers only compete with the leader (and their CPU time would not show
+    # as this backend's).
+    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     values = {
         "first": first,
         "last": last,
-        "window_end": last + timedelta(days=params.repeat_contact_days),
         "complaint_queues": list(params.complaint_queues),
-        "repeat_days": params.repeat_contact_days,
+        "repeat_s": params.repeat_contact_days * 86400,  # whole days of 24 h, as in Python
         "min_talk_s": params.min_talk_s,
         "complaint_weight": params.complaint_weight,
         "repeat_weight": params.repeat_contact_weight,
+        "max_weight": max(
+            1.0,
+            params.complaint_weight,
+            params.repeat_contact_weight,
+            params.complaint_weight * params.repeat_contact_weight,
+        ),
         "seed": seed,
         "min_per_agent": params.min_per_agent,
         "count_mode": params.mode == "count",
@@ -387,20 +420,47 @@ def _ranked_postgres(
         "rate": params.rate,
         "keep_run": keep_run or 0,
     }
-    rows = session.execute(RANKED_SQL, {**values, "thin": True}).all()
+    rows = _fetch(session, values, thin=True)
     if not _complete(rows):
-        rows = session.execute(RANKED_SQL, {**values, "thin": False}).all()
+        rows = _fetch(session, values, thin=False)
+    rows.sort()  # by stratum, then rank
     strata: dict[tuple[int, str], Stratum] = {}
     for row in rows:
-        stratum = strata.setdefault(
-            (row.agent_id, row.queue),
-            Stratum(row.agent_id, row.queue, int(row.size), int(row.id_sum), row.id_min, row.id_max),
-        )
+        stratum = strata.get((row.agent_id, row.queue))
+        if stratum is None:
+            stratum = strata[(row.agent_id, row.queue)] = Stratum(
+                row.agent_id, row.queue, int(row.size), int(row.id_sum), row.id_min, row.id_max
+            )
         candidate = Candidate(
             row.call_id, row.recording_id, row.agent_id, row.queue, row.complaint, row.repeat
         )
         stratum.ranked.append(Ranked(candidate, float(row.weight), float(row.key)))
     return [strata[k] for k in sorted(strata)]
+
+
+class _Row(NamedTuple):
+    """A row of RANKED_SQL, in its column order (plain tuples: thousands are read per draw)."""
+
+    agent_id: int
+    queue: str
+    rn: int
+    call_id: int
+    recording_id: int
+    complaint: bool
+    repeat: bool
+    weight: float
+    key: float
+    size: int
+    id_sum: int
+    id_min: int
+    id_max: int
+    depth: int
+    n_strata: int
+
+
+def _fetch(session: Session, values: dict[str, Any], *, thin: bool) -> list[_Row]:
+    result = session.execute(RANKED_SQL, {**values, "thin": thin})
+    return [_Row._make(row) for row in result.tuples()]
 
 
 def ranked_strata(

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from callcenter.db import Database
-from callcenter.models import QASample, QASampleRun
+from callcenter.models import Agent, QASample, QASampleRun
+from callcenter.services import qa_sampling
 from callcenter.services.qa_random import hash_int8
 from callcenter.services.qa_sampling import (
     Candidate,
@@ -237,10 +238,16 @@ def pg(postgresql_database: Database) -> Iterator[Database]:
 
 
 @pytest.mark.postgresql
-def test_postgresql_ranks_exactly_like_the_python_reference(pg: Database, now: datetime) -> None:
+def test_postgresql_ranks_exactly_like_the_python_reference(
+    pg: Database, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = pg
     with db.transaction() as s:
-        agents = [make_agent(s, f"agent{i}", now=now) for i in range(6)]
+        agents = [make_agent(s, f"agent{i}", now=now) for i in range(5)]
+        far = Agent(id=10_000, name="far", team="B", created_at=now)  # strata far apart in ids
+        s.add(far)
+        s.flush()
+        agents.append(far)
         for n in range(400):
             make_recorded_call(
                 s,
@@ -260,3 +267,9 @@ def test_postgresql_ranks_exactly_like_the_python_reference(pg: Database, now: d
         assert [(x.size, x.id_sum) for x in in_sql] == [(x.size, x.id_sum) for x in reference]
         for got, want in zip(in_sql, reference, strict=True):
             assert got.ranked == want.ranked[: params.depth(want.size)]
+        # the fallback, every call ranked unthinned, gives the same
+        monkeypatch.setattr(qa_sampling, "_complete", lambda rows: False)
+        with db.transaction() as s:
+            whole = _ranked_postgres(s, first, last, 1234, params, None)
+        monkeypatch.undo()
+        assert [(x.size, x.id_sum, x.ranked) for x in whole] == [(x.size, x.id_sum, x.ranked) for x in in_sql]
