@@ -235,3 +235,28 @@ def test_a_full_queue_holds_senders_back_and_loses_nothing(
     assert recorder.flush()
     recorder.close()
     assert {"q1", "q2", "q3", "q4"} <= set(calls_by_key(db))
+
+
+def test_fire_and_forget_reports_gather_for_the_linger_and_a_waiting_caller_cuts_it_short(
+    gated: GatedDatabase, tmp_path: Path, db: Database, now: datetime
+) -> None:
+    recorder = Recorder(
+        cast(Database, gated), Spool(tmp_path / "spool"), region="CN", clock=lambda: now, linger_s=0.5
+    )
+    try:
+        for index in range(3):
+            recorder.submit(*report(now, f"quiet-{index}"))
+        time.sleep(0.1)
+        assert gated.transactions == 0  # still gathering
+        started = time.monotonic()
+        call_id = recorder.record(*report(now, "waiting"))
+        assert time.monotonic() - started < 0.4  # the caller did not wait out the linger
+        assert call_id == calls_by_key(db)["waiting"]
+        assert gated.transactions == 1  # the three quiet reports went with it
+        recorder.submit(*report(now, "last"))
+        started = time.monotonic()
+        assert recorder.flush(5) and "last" in calls_by_key(db)
+        assert time.monotonic() - started < 0.4  # flush does not wait out the linger either
+    finally:
+        recorder.close()
+    assert set(calls_by_key(db)) == {"quiet-0", "quiet-1", "quiet-2", "waiting", "last"}
