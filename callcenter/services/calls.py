@@ -14,9 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Insert, Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Table, TextClause, bindparam, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.db import executemany, insert_ignoring_duplicates
@@ -207,14 +205,47 @@ _NEW_CALL_COLUMNS = (
 )  # fmt: skip
 
 
+# New calls go in by INSERTs of these many rows (a batch is cut greedily into them).
+_NEW_CALL_CHUNKS = (64, 16, 4, 1)
+
+
 @functools.cache
-def _insert_new_calls_statement(dialect: str) -> Insert:
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    return (
-        insert(_CALL)
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-        .returning(_CALL.c.id, _CALL.c.channel, _CALL.c.external_id)
+def _insert_new_calls_statement(rows: int) -> tuple[TextClause, tuple[tuple[str, str], ...]]:
+    """``INSERT … VALUES`` of ``rows`` new calls ``ON CONFLICT (channel, external_id) DO NOTHING
+    RETURNING`` their ids, with the name of each parameter: (parameter, column).
+
+    Written as text with typed parameters (the columns' conversions apply) because SQLAlchemy
+    caches its compiled form; the dialects' own ``insert().on_conflict_do_nothing()`` has no cache
+    key and was compiled again for every batch.
+    """
+    names = tuple((f"{column}_{row}", column) for row in range(rows) for column in _NEW_CALL_COLUMNS)
+    groups = ", ".join(
+        "(" + ", ".join(f":{column}_{row}" for column in _NEW_CALL_COLUMNS) + ")" for row in range(rows)
     )
+    sql = (
+        f"INSERT INTO call ({', '.join(_NEW_CALL_COLUMNS)}) VALUES {groups} "  # noqa: S608 - names from the model
+        "ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, channel, external_id"
+    )
+    statement = text(sql).bindparams(*(bindparam(name, type_=_CALL.c[column].type) for name, column in names))
+    return statement, names
+
+
+def _insert_calls(connection: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert the new calls of ``rows``; the ids of those this statement created, by key."""
+    inserted: dict[tuple[str, str], int] = {}
+    start = 0
+    for size in _NEW_CALL_CHUNKS:
+        statement, names = _insert_new_calls_statement(size)
+        while len(rows) - start >= size:
+            chunk = rows[start : start + size]
+            values = {
+                name: chunk[index // len(_NEW_CALL_COLUMNS)][column]
+                for index, (name, column) in enumerate(names)
+            }
+            for call_id, channel, external_id in connection.execute(statement, values).tuples():
+                inserted[(channel, external_id)] = call_id
+            start += size
+    return inserted
 
 
 def _calls_on_record(
@@ -297,8 +328,7 @@ def _insert_new_calls(
         customer = _customer(row["direction"], row["from_e164"], row["to_e164"])
         row["caller_id"] = lookups.callers.get(customer) if customer else None
         row.update(_derived(summary, row, pending.seen.at, lookups))
-    statement = _insert_new_calls_statement(connection.dialect.name)
-    inserted = {(r.channel, r.external_id): r.id for r in connection.execute(statement, rows)}
+    inserted = _insert_calls(connection, rows)
     late: list[_Pending] = []
     for pending in fresh:
         call_id = inserted.get((pending.seen.channel, pending.seen.external_id))

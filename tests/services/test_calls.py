@@ -246,3 +246,22 @@ def test_one_batch_gives_the_records_of_one_report_at_a_time(db: Database, now: 
         assert [call_id for call_id in ids] == [
             id_for_key(session, "twilio", key) for key in ("a", "b", "a", "c", "b", "d", "e", "e")
         ]
+
+
+def test_a_large_batch_of_new_calls_goes_in_whole_in_several_inserts(db: Database, now: datetime) -> None:
+    # 87 new calls: inserts of 64, 16, 4, 1, 1 and 1 rows; two are replays of calls already on record.
+    with db.transaction() as session:
+        record_call(session, seen(now, "call-3", from_raw="13800000003"), [], region="CN", now=now)
+        record_call(session, seen(now, "call-70", from_raw="13800000070"), [], region="CN", now=now)
+    reports = [
+        (seen(now + timedelta(seconds=n), f"call-{n}", from_raw=f"138{n:08d}"), route_entries(now, f"u{n}"))
+        for n in range(87)
+    ]
+    with db.transaction() as session:
+        ids = record_calls(session, reports, region="CN", now=now)
+    with db.sessions() as session:
+        assert ids == [id_for_key(session, "asterisk", f"call-{n}") for n in range(87)]
+        calls = {c.external_id: c for c in session.execute(select(Call)).scalars()}
+    assert len(set(ids)) == 87
+    assert all(calls[f"call-{n}"].queue_name == "complaint" for n in range(87))  # summaries of both paths
+    assert calls["call-86"].from_e164 == "+8613800000086"
