@@ -15,7 +15,6 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Engine,
-    Executable,
     Table,
     TextClause,
     bindparam,
@@ -24,6 +23,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from callcenter.db.base import Base
 
@@ -173,8 +174,9 @@ def insert_ignoring_duplicates(
 class _Plan:
     """A statement compiled for one dialect: its SQL, its parameters in order, their converters."""
 
-    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)  # DML and text statements compile with the SQL compiler
         self.sql = compiled.string
         self.positional = bool(compiled.positional)
         names = list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
@@ -193,11 +195,11 @@ class _Plan:
 
 
 @functools.lru_cache(maxsize=128)
-def _plan(statement: Executable, dialect: Dialect) -> _Plan:
+def _plan(statement: ClauseElement, dialect: Dialect) -> _Plan:
     return _Plan(statement, dialect)
 
 
-def executemany(connection: Connection, statement: Executable, rows: Sequence[dict[str, Any]]) -> None:
+def executemany(connection: Connection, statement: ClauseElement, rows: Sequence[dict[str, Any]]) -> None:
     """Run ``statement`` (no RETURNING) once per row through the DB-API's ``executemany``.
 
     Each value goes through its column type's own bind processor, as ``connection.execute`` would
