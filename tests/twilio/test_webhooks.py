@@ -161,7 +161,10 @@ def test_a_replayed_webhook_answers_the_same_and_adds_nothing(twilio: SignedClie
 
 
 def test_webhooks_need_no_login_and_no_csrf_token_but_pages_still_do(twilio: SignedClient) -> None:
-    assert twilio.post("/twilio/voice", call_params()).status_code == 200
+    answer = twilio.post("/twilio/voice?lang=en", call_params())
+    assert answer.status_code == 200
+    assert "Set-Cookie" not in answer.headers  # no session for webhooks, even asked to switch language
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert twilio.client.get("/calls").status_code == 302
     assert twilio.client.post("/logout").status_code in (302, 400)
 
