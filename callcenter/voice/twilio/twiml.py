@@ -167,11 +167,13 @@ def step_xml(flow: str, actions: Sequence[engine.Action], voice: Voice, links: S
     """
     urls = tuple(getattr(links, name) for name in _LINK_FIELDS)
     shape = (flow, tuple(actions), voice, tuple(bool(url) for url in urls))
-    if _CONTEXT_ESCAPED.search("".join(urls)):
-        return to_xml(render_step(flow, actions, voice, links))
     try:
-        document = _rendered_shape(shape)
-    except TypeError:  # an action holding something unhashable: render it whole
+        # A URL holding a context-escaped character, or an action holding something unhashable
+        # (TypeError from the cache), is rendered whole.
+        document = None if _CONTEXT_ESCAPED.search("".join(urls)) else _rendered_shape(shape)
+    except TypeError:
+        document = None
+    if document is None:
         return to_xml(render_step(flow, actions, voice, links))
     for stand_in, url in zip(_STAND_INS, urls, strict=True):
         if url:
