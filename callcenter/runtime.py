@@ -5,8 +5,9 @@ A full garbage collection walks every container object; with phonenumbers' geoco
 command that happens to trigger it waits that long. ``settle`` loads those tables up front and moves
 everything alive at start-up into the collector's permanent generation (``gc.freeze``), so later
 collections only walk what the requests create. It also configures SQLAlchemy's mappers, which the
-ORM otherwise does on the first query of every worker. Call it once per server process, after building the
-application and before forking workers (gunicorn preloads the app, so workers share the frozen heap).
+ORM otherwise does on the first query of every worker. Call it once per server process, after
+building the application and before forking workers (gunicorn preloads the app, so workers share the
+frozen heap).
 """
 
 from __future__ import annotations
