@@ -151,14 +151,37 @@ class Database:
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_ignoring(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> TextClause:
-    # The same SQL on SQLite (>= 3.24) and PostgreSQL; typed bind parameters keep the column types'
-    # conversions (aware datetimes, JSON). Built once, so SQLAlchemy caches its compiled form.
+def insert_ignoring(
+    table: Table,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    *,
+    rows: int = 1,
+    returning: tuple[str, ...] = (),
+) -> tuple[TextClause, tuple[tuple[str, str], ...]]:
+    """``INSERT`` of ``rows`` rows ``ON CONFLICT (keys) DO NOTHING`` (``RETURNING`` what is asked),
+    with each parameter's (name, column); for one row the parameters are named after the columns.
+
+    The same SQL on SQLite (>= 3.24) and PostgreSQL; typed bind parameters keep the column types'
+    conversions (aware datetimes, JSON). Text built once per shape, so SQLAlchemy caches its compiled
+    form: the dialects' own ``insert().on_conflict_do_nothing()`` has no cache key and was compiled
+    again for every statement.
+    """
+    parameters = tuple(
+        (column if rows == 1 else f"{column}_{row}", column) for row in range(rows) for column in columns
+    )
     names = ", ".join(f'"{name}"' for name in columns)
-    values = ", ".join(f":{name}" for name in columns)
+    width = len(columns)
+    groups = ", ".join(
+        "(" + ", ".join(f":{name}" for name, _ in parameters[row * width : (row + 1) * width]) + ")"
+        for row in range(rows)
+    )
     conflict = ", ".join(f'"{name}"' for name in keys)
-    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({values}) ON CONFLICT ({conflict}) DO NOTHING'  # noqa: S608 - names from the model
-    return text(sql).bindparams(*(bindparam(name, type_=table.c[name].type) for name in columns))
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES {groups} ON CONFLICT ({conflict}) DO NOTHING'  # noqa: S608 - names from the model
+    if returning:
+        sql += " RETURNING " + ", ".join(f'"{name}"' for name in returning)
+    types = (bindparam(name, type_=table.c[column].type) for name, column in parameters)
+    return text(sql).bindparams(*types), parameters
 
 
 def insert_ignoring_duplicates(
@@ -168,7 +191,8 @@ def insert_ignoring_duplicates(
     if not rows:
         return
     table = cast(Table, model.__table__)
-    executemany(session.connection(), _insert_ignoring(table, tuple(rows[0]), tuple(keys)), rows)
+    statement, _ = insert_ignoring(table, tuple(rows[0]), tuple(keys))
+    executemany(session.connection(), statement, rows)
 
 
 class _Plan:

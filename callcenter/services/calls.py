@@ -8,16 +8,15 @@ reports costs a handful of statements, not several per report.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, TextClause, bindparam, select, text, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from callcenter.db import executemany, insert_ignoring_duplicates
+from callcenter.db import executemany, insert_ignoring, insert_ignoring_duplicates
 from callcenter.exceptions import NotFound
 from callcenter.models import Agent, Call, Caller, CallEvent, Queue
 from callcenter.phone import normalise, region_of
@@ -205,29 +204,10 @@ _NEW_CALL_COLUMNS = (
 )  # fmt: skip
 
 
-# New calls go in by INSERTs of these many rows (a batch is cut greedily into them).
+# New calls go in by INSERTs of these many rows (a batch is cut greedily into them), each returning
+# the ids of the calls it created (a call another writer created first is not returned).
 _NEW_CALL_CHUNKS = (64, 16, 4, 1)
-
-
-@functools.cache
-def _insert_new_calls_statement(rows: int) -> tuple[TextClause, tuple[tuple[str, str], ...]]:
-    """``INSERT … VALUES`` of ``rows`` new calls ``ON CONFLICT (channel, external_id) DO NOTHING
-    RETURNING`` their ids, with the name of each parameter: (parameter, column).
-
-    Written as text with typed parameters (the columns' conversions apply) because SQLAlchemy
-    caches its compiled form; the dialects' own ``insert().on_conflict_do_nothing()`` has no cache
-    key and was compiled again for every batch.
-    """
-    names = tuple((f"{column}_{row}", column) for row in range(rows) for column in _NEW_CALL_COLUMNS)
-    groups = ", ".join(
-        "(" + ", ".join(f":{column}_{row}" for column in _NEW_CALL_COLUMNS) + ")" for row in range(rows)
-    )
-    sql = (
-        f"INSERT INTO call ({', '.join(_NEW_CALL_COLUMNS)}) VALUES {groups} "  # noqa: S608 - names from the model
-        "ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, channel, external_id"
-    )
-    statement = text(sql).bindparams(*(bindparam(name, type_=_CALL.c[column].type) for name, column in names))
-    return statement, names
+_NEW_CALL_RETURNS = ("id", "channel", "external_id")
 
 
 def _insert_calls(connection: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
@@ -235,7 +215,9 @@ def _insert_calls(connection: Connection, rows: Sequence[dict[str, Any]]) -> dic
     inserted: dict[tuple[str, str], int] = {}
     start = 0
     for size in _NEW_CALL_CHUNKS:
-        statement, names = _insert_new_calls_statement(size)
+        statement, names = insert_ignoring(
+            _CALL, _NEW_CALL_COLUMNS, ("channel", "external_id"), rows=size, returning=_NEW_CALL_RETURNS
+        )
         while len(rows) - start >= size:
             chunk = rows[start : start + size]
             values = {
