@@ -52,8 +52,8 @@ def create_app(
     init_i18n(app, settings)
     # The login guard runs before the CSRF check: an anonymous POST is sent to the login page.
     auth.init_auth(app)
-    csrf = CSRFProtect(app)
-    _install_twilio(app, csrf, context, clock)
+    CSRFProtect(app)
+    _mount_twilio(app, context, clock)
     app.register_blueprint(calls.bp)
     cases.install(app, clock)
     app.register_blueprint(admin.bp)
@@ -66,10 +66,9 @@ def create_app(
     return app
 
 
-def _install_twilio(
-    app: Flask, csrf: CSRFProtect, context: WebContext, clock: Callable[[], datetime]
-) -> None:
-    """Twilio's webhooks: signed by Twilio (checked in ``web/twilio.py``), so no login and no CSRF token."""
+def _mount_twilio(app: Flask, context: WebContext, clock: Callable[[], datetime]) -> None:
+    """Twilio's webhooks: an application of their own in front of ``app``, signed by Twilio (checked in
+    ``web/twilio.py``), so no session, no login and no CSRF token."""
     settings = context.settings
     if not enabled(settings):
         log.info("twilio: not configured (account_sid, auth token, public_base_url); webhooks off")
@@ -77,8 +76,7 @@ def _install_twilio(
     assert settings.twilio.auth_token is not None
     # Webhooks publish screen-pops where every web process hears them ([console] bus).
     voice = build_voice(settings, context.db, clock, publisher_for(settings, context.db, context.bus, clock))
-    csrf.exempt(twilio.bp)
-    twilio.install(
+    twilio.mount(
         app,
         twilio.TwilioWeb(
             voice, settings.twilio.auth_token.get_secret_value(), settings.twilio.public_base_url

@@ -50,8 +50,6 @@ from web.i18n import LANG_SESSION_KEY
 log = logging.getLogger(__name__)
 
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
-# Blueprints with their own guard instead of a login: Twilio's webhooks check Twilio's signature.
-PUBLIC_BLUEPRINTS = frozenset({"twilio"})
 # Open to every signed-in user, whatever the roles: the rest carries ``roles_required``.
 SIGNED_IN_ENDPOINTS = frozenset({"auth.logout", "calls.home"})
 # Where "/" and a sign-in without ``next`` lead: the first of these the user's roles may see.
@@ -159,7 +157,7 @@ def require_login() -> ResponseReturnValue | None:
     A signed-in user's session is ended here when it has been idle or open too long, and a session whose
     account was deactivated (or deleted) since is cleared, each with a message on the login page.
     """
-    if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if current_user.is_authenticated:
         expired = session_expiry()

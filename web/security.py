@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, Request, Response, request
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
 from callcenter.exceptions import ConfigurationError
@@ -31,22 +31,12 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 HSTS = "max-age=31536000"
-# Twilio's webhooks: signed requests from Twilio's servers, never a browser with a cookie.
-WEBHOOK_PREFIX = "/twilio/"
-# What the XML answers to Twilio carry (no page there for a browser to frame or run scripts in).
-WEBHOOK_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"))
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, but none at all for Twilio's webhooks, and its signer built
-    once per secret key instead of on every request."""
+    """Flask's signed-cookie session, its signer built once per secret key instead of on every request."""
 
     _signer: tuple[tuple[object, ...], URLSafeTimedSerializer | None] | None = None
-
-    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if request.path.startswith(WEBHOOK_PREFIX):
-            return None  # a null session: nothing is read, and no cookie is ever set
-        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         key = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
@@ -85,10 +75,6 @@ def install_headers(app: Flask, settings: Settings) -> None:
 
     @app.after_request
     def _add_security_headers(response: Response) -> Response:
-        if request.path.startswith(WEBHOOK_PREFIX):
-            for name, value in WEBHOOK_HEADERS:
-                response.headers.setdefault(name, value)
-            return response
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if secure:

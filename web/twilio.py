@@ -1,5 +1,10 @@
 """Twilio's webhooks under ``/twilio/``: signed by Twilio instead of a login and a CSRF token.
 
+They are served by an application of their own, mounted in front of the staff application
+(``mount``): Twilio's servers send no cookie, sign every request and never render a page, so none of
+the staff application's per-request machinery (session, login guard, CSRF, language choice, page
+headers, HTML error pages) applies to them, and none of it runs.
+
 Every request must carry a valid ``X-Twilio-Signature``, computed by twilio's ``RequestValidator``
 over the URL Twilio requested (rebuilt from ``twilio.public_base_url``: a proxy in front of us changes
 scheme and host, so the request's own URL cannot be trusted) and the posted form. A missing or bad
@@ -17,6 +22,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
 from twilio.request_validator import RequestValidator, get_signature_algorithm
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from callcenter.voice.twilio.hotline import BadWebhook, TwilioVoice
 
@@ -25,8 +31,12 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY = "callcenter.twilio"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
+# Where the webhooks are mounted in front of the staff application.
+MOUNT = "/twilio"
+# What the XML answers to Twilio carry (no page there for a browser to frame or run scripts in).
+HEADERS = (("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"))
 
-bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+bp = Blueprint("twilio", __name__)
 
 
 class TwilioWeb:
@@ -56,12 +66,28 @@ class TwilioWeb:
     def public_url(self) -> str:
         """The URL Twilio requested, as it knows it: our public base, the path and the raw query."""
         query = request.query_string.decode("latin-1")
-        return f"{self.public_base_url}{request.path}" + (f"?{query}" if query else "")
+        return f"{self.public_base_url}{MOUNT}{request.path}" + (f"?{query}" if query else "")
 
 
-def install(app: Flask, twilio: TwilioWeb) -> None:
+def create_webhooks(twilio: TwilioWeb) -> Flask:
+    """The webhooks' own application (its paths relative to ``MOUNT``)."""
+    app = Flask(__name__)
     app.extensions[EXTENSION_KEY] = twilio
     app.register_blueprint(bp)
+    app.after_request(_add_headers)
+    return app
+
+
+def mount(app: Flask, twilio: TwilioWeb) -> None:
+    """Serve the webhooks under ``MOUNT`` in front of ``app``; ``app.extensions`` names them too."""
+    app.extensions[EXTENSION_KEY] = twilio
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {MOUNT: create_webhooks(twilio)})  # type: ignore[method-assign]
+
+
+def _add_headers(response: Response) -> Response:
+    for name, value in HEADERS:
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _twilio() -> TwilioWeb:
@@ -83,10 +109,15 @@ def check_signature() -> ResponseReturnValue | None:
         "twilio: %s signature on %s %s from %s; refused",
         "bad" if signature else "missing",
         request.method,
-        request.path,
+        _path(),
         request.remote_addr,
     )
     abort(403)
+
+
+def _path() -> str:
+    """The request's path as Twilio sees it (the mount included), for the log."""
+    return request.script_root + request.path
 
 
 def _xml(document: str, status: int = 200) -> Response:
@@ -106,10 +137,10 @@ def _answer(handler: Callable[[], str]) -> Response:
     try:
         return _xml(handler())
     except BadWebhook as exc:
-        log.warning("twilio: %s %s refused: %s", request.method, request.path, exc)
+        log.warning("twilio: %s %s refused: %s", request.method, _path(), exc)
         abort(400)
     except Exception as exc:  # the caller is on the line: never leave them with an error message
-        log.exception("twilio: %s failed; the caller goes to the default queue", request.path)
+        log.exception("twilio: %s failed; the caller goes to the default queue", _path())
         return _xml(_twilio().voice.fallback(_form(), exc))
 
 

@@ -169,6 +169,18 @@ def test_webhooks_need_no_login_and_no_csrf_token_but_pages_still_do(twilio: Sig
     assert twilio.client.post("/logout").status_code in (302, 400)
 
 
+def test_the_webhooks_are_an_application_of_their_own_in_front_of_the_staff_pages(
+    app: Flask, twilio: SignedClient
+) -> None:
+    # No rule of the staff application serves /twilio/: its login guard, CSRF check, session and page
+    # headers never see a webhook, and a webhook cannot be reached through a staff route.
+    assert not [rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/twilio")]
+    answer = twilio.post("/twilio/voice", call_params())
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert "Content-Security-Policy" not in answer.headers  # a page header: Twilio reads no page
+    assert twilio.post("/twilio/nothing-here", call_params()).status_code == 404
+
+
 def test_without_twilio_settings_the_webhooks_are_not_served(tmp_path: Path, db: Database) -> None:
     app = create_app(web_settings_for(tmp_path, db.url), db)
     response = app.test_client().post("/twilio/voice", data=call_params())
