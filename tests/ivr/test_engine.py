@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,17 @@ def test_queue_callback_keeps_the_enqueue_time_and_is_due_now() -> None:
     assert callback.data["enqueued_at"] == joined.isoformat()
     assert callback.data["due_at"] == NOW.isoformat() and callback.data["priority"] == 10
     assert step.state.finished and step.actions[-1] == Hangup("queue_callback")
+
+
+def test_a_state_evolves_as_dataclasses_replace_would_copy_it() -> None:
+    state = State(flow="hotline", version=3, language="zh", vip=True, path=("welcome",), seq=2)
+    evolved = state.evolve(node="main_menu", path=(*state.path, "main_menu"), seq=3)
+    expected = dataclasses.replace(state, node="main_menu", path=("welcome", "main_menu"), seq=3)
+    assert evolved == expected
+    assert hash(evolved) == hash(expected)
+    assert evolved.to_dict() == expected.to_dict()
+    assert state.node is None and state.seq == 2  # the original is untouched
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        evolved.node = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="no field colour"):
+        state.evolve(colour="red")
