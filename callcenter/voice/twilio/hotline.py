@@ -72,10 +72,6 @@ def encode_token(data: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-@functools.lru_cache(maxsize=4096)
-def _step_token(session: str, state: State) -> str:
-    """The token of an IVR session waiting for input (the same for every caller at the same place)."""
-    return encode_token({"k": session, "s": state.to_dict()})
 
 
 def decode_token(token: str) -> dict[str, Any]:
@@ -105,6 +101,18 @@ class Urls:
     def __call__(self, path: str, **query: str | int) -> str:
         url = f"{self.base.rstrip('/')}/twilio/{path}"
         return f"{url}?{urlencode(query)}" if query else url
+
+
+@functools.lru_cache(maxsize=4096)
+def _waiting_links(urls: Urls, session: str, state: State, node: str) -> StepLinks:
+    """The links of an IVR session waiting for input at ``node``: the same for every caller at the same
+    place, so built (token and URLs) once per place."""
+    token = encode_token({"k": session, "s": state.to_dict()})
+    return StepLinks(
+        gather=urls(f"gather/{node}", s=token),
+        recorded=urls(f"recorded/{node}", s=token),
+        recording_status=urls("recording", kind="voicemail"),
+    )
 
 
 def _int(value: str | None) -> int | None:
@@ -456,13 +464,8 @@ class TwilioVoice:
         state = step.state
         gather, record = step.waiting_for_input, step.waiting_for_recording
         if gather is not None or record is not None:
-            token = _step_token(session, state)
             node = gather.node if gather is not None else record.node if record is not None else ""
-            return StepLinks(
-                gather=self.urls(f"gather/{node}", s=token),
-                recorded=self.urls(f"recorded/{node}", s=token),
-                recording_status=self.urls("recording", kind="voicemail"),
-            )
+            return _waiting_links(self.urls, session, state, node)
         enqueue = next((action for action in step.actions if isinstance(action, engine.Enqueue)), None)
         if enqueue is None:
             return StepLinks()
