@@ -352,7 +352,11 @@ def _first_of_each_key(entries: Sequence[Entry]) -> list[Entry]:
     kept: dict[str, Entry] = {}
     for entry in entries:
         kept.setdefault(entry.key[:128], entry)
-    return [replace(entry, at=entry.at.astimezone(UTC)) for entry in kept.values()]
+    # Most entries are stamped by a UTC clock already: copied only when their zone is another.
+    return [
+        entry if entry.at.tzinfo is UTC else replace(entry, at=entry.at.astimezone(UTC))
+        for entry in kept.values()
+    ]
 
 
 def _derived(
