@@ -137,25 +137,28 @@ class Recorder:
         self._closed = False
         self._writing = False
 
-    def record(self, seen: CallSeen, entries: Sequence[Entry]) -> int | None:
+    def record(
+        self, seen: CallSeen, entries: Sequence[Entry], *, timeout_s: float | None = None
+    ) -> int | None:
         """Store the report; returns the call's id, or None if it was spooled.
 
-        None also when the writer has not answered within ``timeout_s``; the report is still written
-        (or spooled) then. An error that is not the database's is raised here, as it was raised by
-        ``record_call``.
+        None also when the writer has not answered within ``timeout_s`` (the recorder's own when not
+        given); the report is still written (or spooled) then. An error that is not the database's is
+        raised here, as it was raised by ``record_call``.
         """
+        wait = self.timeout_s if timeout_s is None else timeout_s
         report = _Report(seen, tuple(entries), Future())
         if not self._enqueue(report):
             self._write([report])  # closed: write in the caller's thread
         assert report.done is not None
         try:
-            return report.done.result(self.timeout_s)
+            return report.done.result(wait)
         except TimeoutError:
             log.warning(
-                "call %s/%s: no call id after %.0f s; the report stays queued",
+                "call %s/%s: no call id after %.1f s; the report stays queued",
                 seen.channel,
                 seen.external_id,
-                self.timeout_s,
+                wait,
             )
             return None
 

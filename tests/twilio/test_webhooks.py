@@ -6,6 +6,7 @@ import logging
 import random
 import re
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,8 +22,9 @@ from callcenter.db import Database
 from callcenter.events import SCREEN_POP, Event, LocalBus
 from callcenter.ivr import engine
 from callcenter.models import Call, CallbackTask, CallEvent, Recording
+from callcenter.services import journal
 from callcenter.services.callbacks import tasks_for_call
-from callcenter.voice.twilio.hotline import encode_token
+from callcenter.voice.twilio.hotline import DEQUEUE_WAIT_S, encode_token
 from tests.twilio.conftest import (
     ACCOUNT,
     CALLER,
@@ -38,6 +40,7 @@ from tests.twilio.conftest import (
 )
 from tests.web.factories import web_settings_for
 from web import create_app
+from web.twilio import EXTENSION_KEY as TWILIO_EXTENSION
 
 SID = "CA" + "1" * 32
 AGENT_LEG = "CA" + "a" * 32
@@ -408,6 +411,41 @@ def test_a_caller_hanging_up_in_the_queue_is_abandoned_in_the_queue(
     assert response.get_data(as_text=True) == f"{HEAD}<Response />"
     call = the_call(db)
     assert (call.disposition, call.wait_s) == ("abandoned_in_queue", 40)
+
+
+def test_a_dequeue_with_the_database_stuck_answers_in_time_and_the_report_still_lands(
+    twilio: SignedClient, clock: Clock, db: Database, bus: LocalBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent_id = make_agent(db, clock.now, "wangfang", ("consultation",))
+    menu = twilio.post("/twilio/voice", call_params()).get_data(as_text=True)
+    twilio.post(url_of(menu), call_params(Digits="1"))
+    pops: list[Event] = []
+    bus.subscribe(SCREEN_POP, pops.append)
+    stuck, written = threading.Event(), journal.record_calls
+
+    def record_calls_when_unstuck(*args: Any, **kwargs: Any) -> list[int]:
+        stuck.wait(30)
+        return written(*args, **kwargs)
+
+    monkeypatch.setattr(journal, "record_calls", record_calls_when_unstuck)
+    url = f"{PUBLIC}/twilio/dequeued?agent={agent_id}&q=consultation"
+    params = call_params(DequeingCallSid=AGENT_LEG, QueueTime="12")
+    try:
+        began = time.monotonic()
+        answer = twilio.client.post(
+            url.removeprefix(PUBLIC), data=params, headers={"X-Twilio-Signature": sign(url, params)}
+        )
+        took = time.monotonic() - began
+    finally:
+        stuck.set()
+    assert answer.status_code == 200
+    assert DEQUEUE_WAIT_S <= took < DEQUEUE_WAIT_S + 1.5  # well inside Twilio's 15 s
+    # without the id the screen-pop names the call by its CallSid (the console finds it by that)
+    assert [(pop.payload["call_id"], pop.payload["call_sid"]) for pop in pops] == [(None, SID)]
+    recorder = twilio.client.application.extensions[TWILIO_EXTENSION].voice.recorder
+    assert recorder.flush()
+    call = the_call(db)
+    assert (call.disposition, call.agent_id, call.wait_s) == ("answered", agent_id, 12)
 
 
 def test_a_vip_waits_in_the_vip_queue_and_agents_take_it_first(

@@ -61,6 +61,10 @@ FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "cancele
 # How far back the dequeue of an agent's leg is looked for when its recording arrives.
 RECORDING_LOOKBACK = timedelta(days=2)
 WAITING_LOOKBACK = timedelta(hours=12)
+# How long the dequeue webhook waits for the call's id for its screen-pop. Caller and agent hear
+# nothing until it answers, and Twilio gives up after 15 s; without the id the screen-pop finds the
+# call by its CallSid, and the report is written (or spooled) all the same.
+DEQUEUE_WAIT_S = 2.0
 
 
 class BadWebhook(ValueError):
@@ -540,10 +544,10 @@ class TwilioVoice:
     def _record_and_wait(
         self, form: Mapping[str, str], entries: Sequence[Entry], now: datetime
     ) -> int | None:
-        """As ``_record``, waiting for the call's id (None if the report was spooled)."""
+        """As ``_record``, waiting up to ``DEQUEUE_WAIT_S`` for the call's id (None if spooled or late)."""
         if not form.get("CallSid"):
             raise BadWebhook("no CallSid")
-        return self.recorder.record(self._seen(form, now), entries)
+        return self.recorder.record(self._seen(form, now), entries, timeout_s=DEQUEUE_WAIT_S)
 
     def _hangup_in_ivr(self, form: Mapping[str, str], at: datetime) -> list[Entry]:
         """The caller hung up while the IVR still had them (no route, no end): as ``on_hangup`` would."""
