@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CALLCENTER := $(BIN)/callcenter
 CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench bench-twilio browser-deps bench-screenpop bench-qa bench-campaigns
+.PHONY: run test lint typecheck pytest install translations migrate seed prompts serve clean bench bench-twilio browser-deps bench-screenpop bench-qa bench-campaigns bench-instructions bench-search
 
 run: install translations migrate seed prompts serve
 
@@ -59,6 +59,10 @@ bench: install
 # Twilio webhooks under wrk (apt-get install wrk) against a bare Flask endpoint (bench/twilio.py).
 bench-twilio: install
 	$(BIN)/python -m bench.twilio
+
+# Instructions per Twilio webhook and per written report under valgrind: immune to the machine's drift.
+bench-instructions: install
+	$(BIN)/python -m bench.instructions
 
 # Screen-pop latency with 500 agents' SSE streams open on one web node (bench/screenpop.py).
 bench-screenpop: install
