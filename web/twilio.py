@@ -66,7 +66,7 @@ class TwilioWeb:
     def public_url(self) -> str:
         """The URL Twilio requested, as it knows it: our public base, the path and the raw query."""
         query = request.query_string.decode("latin-1")
-        return f"{self.public_base_url}{MOUNT}{request.path}" + (f"?{query}" if query else "")
+        return f"{self.public_base_url}{_path()}" + (f"?{query}" if query else "")
 
 
 def create_webhooks(twilio: TwilioWeb) -> Flask:
@@ -116,8 +116,8 @@ def check_signature() -> ResponseReturnValue | None:
 
 
 def _path() -> str:
-    """The request's path as Twilio sees it (the mount included), for the log."""
-    return request.script_root + request.path
+    """The request's path as Twilio requested it under our public base: the mount, then the route."""
+    return f"{MOUNT}{request.path}"
 
 
 def _xml(document: str, status: int = 200) -> Response:
