@@ -225,6 +225,8 @@ def test_a_webhook_reached_through_a_live_server(tmp_path: Path, db: Database, c
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+    # The answers went out before their reports were written: wait for the writer before reading.
+    assert app.extensions[TWILIO_EXTENSION].voice.recorder.flush()
     call = the_call(db)
     assert (call.queue_name, call.ivr_branch, call.disposition) == ("complaint", "complaint", "queued")
 
