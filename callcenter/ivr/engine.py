@@ -114,6 +114,7 @@ class State:
     path: tuple[str, ...] = ()
     finished: bool = False
     enqueued_at: str | None = None  # ISO time the caller first joined a queue (kept on a queue callback)
+    queue: str | None = None  # the queue the caller waited in (a later leg's callback goes back to it)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "path": list(self.path)}
@@ -229,7 +230,7 @@ class _Run:
             name,
             callback_kind=node.kind,
             due_at=due.isoformat(),
-            queue=self.rules.default_queue,
+            queue=self.state.queue or self.rules.default_queue,
             enqueued_at=self.state.enqueued_at,
             language=self.state.language,
             priority=self.rules.vip_priority if self.state.vip else 0,
@@ -267,8 +268,12 @@ def start(
     vip: bool = False,
     entry: str | None = None,
     enqueued_at: datetime | None = None,
+    queue: str | None = None,
 ) -> Step:
-    """Begin a call at the flow's start node, or at the named ``entry`` point."""
+    """Begin a call at the flow's start node, or at the named ``entry`` point.
+
+    A later leg of a call (after the queue, a callback offer) passes the caller's place in line
+    (``enqueued_at``) and ``queue``, so that a callback it books keeps both."""
     lang = language if language in flow.flow.languages else flow.flow.languages[0]
     state = State(
         flow=flow.name,
@@ -276,6 +281,7 @@ def start(
         language=lang,
         vip=vip,
         enqueued_at=enqueued_at.isoformat() if enqueued_at else None,
+        queue=queue or None,
     )
     return _Run(flow, rules, state, now).enter(flow.entry(entry))
 

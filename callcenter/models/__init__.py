@@ -2,7 +2,7 @@
 
 from callcenter.models.agent import Agent, Queue, agent_queue
 from callcenter.models.audit import AuditLog
-from callcenter.models.call import Call, CallEvent, Recording
+from callcenter.models.call import Call, CallEvent, MissedRing, Recording
 from callcenter.models.callback import CallbackTask
 from callcenter.models.caller import Caller
 from callcenter.models.campaign import (
@@ -45,6 +45,7 @@ __all__ = [
     "CaseEvent",
     "DoNotCall",
     "LoginThrottle",
+    "MissedRing",
     "Notice",
     "PresenceLog",
     "QAAssignment",

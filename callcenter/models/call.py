@@ -156,3 +156,26 @@ class Recording(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     call: Mapped[Call] = relationship(back_populates="recordings")
+
+
+class MissedRing(Base):
+    """An agent the queue rang who did not answer (AMI ``AgentRingNoAnswer``; REQUIREMENTS A10).
+
+    Kept against the agent and the call, keyed by the timeline entry it comes from (replays add none).
+    """
+
+    __tablename__ = "missed_ring"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"), index=True)
+    interface: Mapped[str] = mapped_column(String(64), default="")  # the queue member that rang
+    member: Mapped[str] = mapped_column(String(64), default="")  # its MemberName
+    queue_name: Mapped[str | None] = mapped_column(String(64))
+    ring_s: Mapped[float | None]
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    call: Mapped[Call] = relationship()
+    agent: Mapped[Agent | None] = relationship()

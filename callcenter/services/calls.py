@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from callcenter.db import executemany, insert_ignoring, insert_ignoring_duplicates
 from callcenter.exceptions import NotFound
-from callcenter.models import Agent, Call, Caller, CallEvent, Queue
+from callcenter.models import Call, Caller, CallEvent, Queue
 from callcenter.phone import normalise, region_of
-from callcenter.services import callbacks, recordings
+from callcenter.services import callbacks, missed_rings, recordings
+from callcenter.services.members import agent_for_interface
 from callcenter.services.timeline import Summary, summarise
 
 MAX_NAME_LENGTH = 128
+INBOUND, OUTBOUND = "inbound", "outbound"
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class CallSeen:
     channel: str
     external_id: str
     at: datetime
-    direction: str = "inbound"
+    direction: str = "inbound"  # "" when the channel cannot tell (an AMI event): the record keeps its own
     from_raw: str = ""
     to_raw: str = ""
     caller_name: str = ""
@@ -57,6 +59,7 @@ Effect = Callable[[Session, Call, "Entry", datetime], None]
 EFFECTS: dict[str, Effect] = {
     callbacks.REQUESTED: callbacks.create_from_entry,
     recordings.STARTED: recordings.register_from_entry,
+    missed_rings.MISSED: missed_rings.register_from_entry,
 }
 
 
@@ -160,9 +163,11 @@ def _merged(group: Sequence[tuple[CallSeen, Sequence[Entry]]]) -> CallSeen:
     def known(name: str) -> str:
         return next((value for seen, _ in group if (value := getattr(seen, name))), "")
 
+    directions = {seen.direction for seen, _ in group}
     return replace(
         first,
         at=min(seen.at for seen, _ in group),
+        direction=OUTBOUND if OUTBOUND in directions else known("direction"),
         from_raw=known("from_raw"),
         to_raw=known("to_raw"),
         caller_name=known("caller_name"),
@@ -177,8 +182,10 @@ _DERIVED = (
     "end_reason", "answered_at", "wait_s", "talk_s", "hangup_side", "transfers", "queue_name",
     "queue_id", "agent_interface", "agent_id",
 )  # fmt: skip
-_FILLED = ("from_raw", "from_e164", "from_valid", "caller_name", "caller_id")
-_READ = ("id", "channel", "external_id", "direction", "to_e164", *_FILLED, *_DERIVED)
+_FILLED = (
+    "direction", "from_raw", "from_e164", "from_valid", "to_raw", "to_e164", "caller_name", "caller_id",
+)  # fmt: skip
+_READ = ("id", "channel", "external_id", *_FILLED, *_DERIVED)
 # Built once, so SQLAlchemy compiles each statement once and each batch only binds its values.
 _CALLS_BY_KEY = select(*(_CALL.c[name] for name in _READ)).where(
     _CALL.c.channel == bindparam("channel"),
@@ -199,9 +206,7 @@ _UPDATE_CALL = (
     .where(_CALL.c.id == bindparam("call_id"))
     .values({name: bindparam(new) for name, new in _NEW.items()})
 )
-_NEW_CALL_COLUMNS = (
-    "channel", "external_id", "direction", "to_raw", "to_e164", "created_at", *_FILLED, *_DERIVED,
-)  # fmt: skip
+_NEW_CALL_COLUMNS = ("channel", "external_id", "created_at", *_FILLED, *_DERIVED)
 
 
 # New calls go in by INSERTs of these many rows (a batch is cut greedily into them), each returning
@@ -290,7 +295,7 @@ class _Lookups:
             self.queues.update({name: found.get(name) for name in wanted})
 
     def agent_id(self, interface: str) -> int | None:
-        return _agent_for_interface(self.session, interface)
+        return agent_for_interface(self.session, interface)
 
 
 def _customer(direction: str, from_e164: str | None, to_e164: str | None) -> str | None:
@@ -330,7 +335,7 @@ def _new_call_row(seen: CallSeen, region: str, now: datetime) -> dict[str, Any]:
     return {
         "channel": seen.channel,
         "external_id": seen.external_id,
-        "direction": seen.direction,
+        "direction": seen.direction or INBOUND,
         "from_raw": number.raw,
         "from_e164": number.e164,
         "from_valid": number.valid,
@@ -425,7 +430,9 @@ def _update_known_calls(
     for call_id, kind, at, seq, node, data in connection.execute(_TIMELINES, {"call_ids": ids}).tuples():
         timelines.setdefault(call_id, []).append(_Stored(kind, at, seq, node, data))
     filled = [_filled(pending, region) for pending in known]
-    customers = [_customer(row["direction"], values["from_e164"], row["to_e164"]) for row, values in filled]
+    customers = [
+        _customer(values["direction"], values["from_e164"], values["to_e164"]) for _, values in filled
+    ]
     lookups.caller_ids(
         customer
         for (_, values), customer in zip(filled, customers, strict=True)
@@ -448,9 +455,16 @@ def _filled(pending: _Pending, region: str) -> tuple[dict[str, Any], dict[str, A
     row, seen = pending.row, pending.seen
     assert row is not None
     values = {name: row[name] for name in _FILLED}
+    if seen.direction == OUTBOUND and row["direction"] != OUTBOUND:
+        # A record an AMI event created before the dialler's report: an outbound call is never
+        # reported as inbound, so the outbound report wins, and the customer is the callee.
+        values.update(direction=OUTBOUND, caller_id=None)
     if not row["from_raw"] and seen.from_raw:
         number = normalise(seen.from_raw, region)
         values.update(from_raw=number.raw, from_e164=number.e164, from_valid=number.valid)
+    if not row["to_raw"] and seen.to_raw:
+        number = normalise(seen.to_raw, region)
+        values.update(to_raw=number.raw, to_e164=number.e164)
     if not row["caller_name"] and seen.caller_name:
         values["caller_name"] = _clean_name(seen.caller_name)
     return row, values
@@ -465,27 +479,6 @@ def _apply_effects(session: Session, batch: Sequence[_Pending], now: datetime) -
         call = session.get_one(Call, pending.call_id, populate_existing=True)
         for effect, entry in effects:
             effect(session, call, entry, now)
-
-
-def _agent_for_interface(session: Session, interface: str) -> int | None:
-    """The agent whose extension names this queue member: ``PJSIP/1001``, ``Local/x@agents/n``, ``1001``.
-
-    On Twilio the member is the agent's Client identity (``client:alice``) or phone number, both kept
-    in ``Agent.twilio_identity``.
-    """
-    if interface.startswith("client:") or interface.startswith("+"):
-        identity = interface.removeprefix("client:")
-        query = select(Agent.id).where(Agent.twilio_identity == identity)
-        return session.execute(query).scalar_one_or_none()
-    bare = interface.removesuffix("/n")
-    resource = bare.split("/", 1)[-1]
-    candidates = list(dict.fromkeys([interface, bare, resource, resource.split("@", 1)[0]]))
-    found = dict(
-        session.execute(select(Agent.extension, Agent.id).where(Agent.extension.in_(candidates)))
-        .tuples()
-        .all()
-    )
-    return next((found[candidate] for candidate in candidates if candidate in found), None)
 
 
 def id_for_key(session: Session, channel: str, external_id: str) -> int | None:

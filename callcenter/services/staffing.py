@@ -2,7 +2,7 @@
 
 An agent's ``extension`` is the Asterisk queue member interface (``PJSIP/1001``) and its
 ``twilio_identity`` the Twilio Client identity; both name the agent when the voice layers report who
-answered (``services/calls.py:_agent_for_interface``), so each is unique. A queue's ``name`` is what the
+answered (``services/members.py:agent_for_interface``), so each is unique. A queue's ``name`` is what the
 dialplan's ``Queue()`` and Twilio's ``<Enqueue>`` use: it is fixed at creation. Every change is audited
 (``admin.agent.*``, ``admin.queue.*``) with the fields' old and new values.
 """

@@ -5,9 +5,16 @@ reducers of the AMI kinds (``queue.*``, ``agent.*``, ``call.*``) only collect fa
 them into the answer time, wait and talk times, agent, transfers, hang-up side and disposition with
 min/max/sorted rules, so the same events in any order, or twice, give the same summary.
 
-Disposition, strongest first: ``abandoned_in_ivr`` (an IVR hang-up is final, a later AMI Hangup of
-the same call does not change it), ``answered`` (an agent connected), ``abandoned_in_queue``,
-``ended_in_ivr``, ``queued`` (routed by the IVR or joined a queue), ``in_ivr``.
+Disposition, strongest first: ``answered`` (an agent connected); how the caller left the queue
+without an agent: ``queue_timeout`` (no agent answered in time; Asterisk sends ``QueueCallerAbandon``
+for it too, so an abandon with a timeout exit is not the caller's), ``queue_refused`` (Queue() refused
+the join), ``queue_callback`` (left with a key for a callback), ``abandoned_in_queue`` (the caller hung
+up while waiting); then ``abandoned_in_ivr`` (hung up in the IVR: final even after a route, the caller
+never reached Queue()), ``ended_in_ivr`` (the IVR ended the call), ``queued`` (routed by the IVR or
+joined a queue), ``in_ivr``; ``not_answered`` for an outbound call nobody picked up.
+
+The call ends when the caller's side ends (the IVR ended it or the caller's channel hung up): agents'
+and departments' channels hanging up (a transfer, a member rung in vain) do not end it.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class _Facts:
     abandons: list[_Item] = field(default_factory=list)
     hangups: list[_Item] = field(default_factory=list)
     transfers: list[_Item] = field(default_factory=list)
+    exits: list[_Item] = field(default_factory=list)  # how the caller left the queue (queue.exit)
     caller_legs: set[str] = field(default_factory=set)
     agent_legs: set[str] = field(default_factory=set)
 
@@ -71,7 +79,7 @@ class Summary:
     talk_s: int | None = None
     agent_interface: str | None = None
     agent_name: str | None = None
-    hangup_side: str | None = None  # caller | agent | transfer
+    hangup_side: str | None = None  # caller | agent | ivr | transfer
     transfers: list[dict[str, Any]] = field(default_factory=list)
     facts: _Facts = field(default_factory=_Facts, compare=False, repr=False)
 
@@ -153,6 +161,12 @@ def _call_hangup(summary: Summary, event: EventLike) -> None:
     summary.facts.hangups.append((event.at, event.seq, event.data))
 
 
+def _queue_exit(summary: Summary, event: EventLike) -> None:
+    if event.data.get("queue") and summary.queue_name is None:
+        summary.queue_name = str(event.data["queue"])
+    summary.facts.exits.append((event.at, event.seq, event.data))
+
+
 def _transfer(summary: Summary, event: EventLike) -> None:
     summary.facts.transfers.append((event.at, event.seq, event.data))
 
@@ -171,7 +185,15 @@ REDUCERS: dict[str, Callable[[Summary, EventLike], None]] = {
     "agent.complete": _agent_complete,
     "call.hangup": _call_hangup,
     "call.transfer": _transfer,
+    "queue.exit": _queue_exit,
 }
+
+# How Queue() let the caller go without an agent (``QUEUESTATUS``, the after-hours script's argument),
+# and the exit a key press in the queue takes (``queue.exit`` with status CALLBACK).
+TIMEOUT_EXITS = frozenset({"TIMEOUT", "LEAVEEMPTY", "LEAVEUNAVAIL", "QUEUE-TIMEOUT"})
+REFUSED_EXITS = frozenset({"JOINEMPTY", "JOINUNAVAIL", "FULL"})
+CALLBACK_EXIT = "CALLBACK"
+QUEUE_OUTCOMES = ("queue_timeout", "queue_refused", "queue_callback", "abandoned_in_queue")
 
 
 def _int(value: Any) -> int | None:
@@ -202,6 +224,40 @@ def _side(facts: _Facts, data: dict[str, Any]) -> str | None:
     return None
 
 
+def _ends_call(facts: _Facts, data: dict[str, Any]) -> bool:
+    """Whether a hang-up ends the call: the caller's channel (or a channel-less report, Twilio's final
+    status). An agent's or a department's channel hanging up (a transfer, a member rung in vain) does not."""
+    if not data.get("channel"):
+        return True
+    return bool(data.get("first_leg")) or leg(str(data["channel"])) in facts.caller_legs
+
+
+def _queue_outcome(facts: _Facts) -> str | None:
+    """How the caller left the queue without an agent, from its exits and abandons (order-free)."""
+    statuses = {str(data.get("status") or "").upper() for _, _, data in facts.exits}
+    if statuses & TIMEOUT_EXITS:
+        return "queue_timeout"
+    if statuses & REFUSED_EXITS:
+        return "queue_refused"
+    if CALLBACK_EXIT in statuses:
+        return "queue_callback"
+    if facts.abandons:
+        return "abandoned_in_queue"
+    return None
+
+
+def _first_transfer(transfers: list[_Item], answered_at: datetime) -> _Item | None:
+    """The transfer that took the call away from the agent who answered it."""
+    return next(
+        (
+            item
+            for item in transfers
+            if item[0] >= answered_at and str(item[2].get("result") or "Success").lower() == "success"
+        ),
+        None,
+    )
+
+
 def _times(summary: Summary, connects: list[_Item], completes: list[_Item], hangups: list[_Item]) -> None:
     facts = summary.facts
     abandons = _stable(facts.abandons)
@@ -217,7 +273,9 @@ def _times(summary: Summary, connects: list[_Item], completes: list[_Item], hang
     summary.agent_interface = str(data.get("interface") or "") or None
     summary.agent_name = str(data.get("member") or "") or None
     talks = [_int(data.get("talktime")) for _, _, data in completes]
-    if completes and all(talk is not None for talk in talks):
+    if transfer := _first_transfer(_stable(facts.transfers), at):
+        summary.talk_s = _seconds(at, transfer[0])  # the agent's part ends at the transfer
+    elif completes and all(talk is not None for talk in talks):
         summary.talk_s = sum(talk or 0 for talk in talks)
     elif completes:
         summary.talk_s = _seconds(at, completes[-1][0])
@@ -225,38 +283,77 @@ def _times(summary: Summary, connects: list[_Item], completes: list[_Item], hang
         summary.talk_s = _seconds(at, hangups[-1][0])
 
 
-def _who_hung_up(summary: Summary, completes: list[_Item], hangups: list[_Item]) -> str | None:
+def _who_hung_up(
+    summary: Summary, outcome: str | None, completes: list[_Item], hangups: list[_Item]
+) -> str | None:
+    facts = summary.facts
+    if summary.answered_at is not None and _first_transfer(_stable(facts.transfers), summary.answered_at):
+        return "transfer"
     if completes:
         reason = str(completes[-1][2].get("reason") or "")
         return reason if reason in ("agent", "caller", "transfer") else None
-    if summary.facts.abandons:
+    if facts.ivr_hangup or outcome == "abandoned_in_queue":
         return "caller"
-    sides = [_side(summary.facts, data) for _, _, data in hangups]
+    if facts.ivr_end:
+        return "ivr"  # the IVR said goodbye (after hours, a voicemail, a queue timeout, a callback booked)
+    sides = [_side(facts, data) for _, _, data in hangups]
     return next((side for side in sides if side), None)
+
+
+def _transfers(summary: Summary) -> list[dict[str, Any]]:
+    """The transfers as stored on the call; the one that took the call from the agent carries the
+    talk time of the leg after it (the department's), up to the end of the call."""
+    taken = (
+        _first_transfer(_stable(summary.facts.transfers), summary.answered_at)
+        if summary.answered_at is not None
+        else None
+    )
+    listed = []
+    for item in _stable(summary.facts.transfers):
+        at, _, data = item
+        row = {"at": at.isoformat(), **{key: value for key, value in data.items() if key != "uniqueid"}}
+        if item == taken and summary.ended_at is not None:
+            row["talk_s"] = _seconds(at, summary.ended_at)
+        listed.append(row)
+    return listed
 
 
 # Final statuses of a call that was never answered (Twilio's status callback).
 NOT_ANSWERED = frozenset({"busy", "no-answer", "failed", "canceled"})
+END_REASONS = {
+    "queue_timeout": "queue_timeout",
+    "queue_callback": "queue_callback",
+    "abandoned_in_queue": "caller hung up in the queue",
+}
+
+
+def _end_reason(facts: _Facts, outcome: str) -> str:
+    if outcome == "queue_refused":
+        refused = sorted(
+            status
+            for _, _, data in facts.exits
+            if (status := str(data.get("status") or "").upper()) in REFUSED_EXITS
+        )
+        return f"queue_refused ({refused[0]})"
+    return END_REASONS[outcome]
 
 
 def _finish(summary: Summary) -> None:
     facts = summary.facts
     connects, completes, hangups = _stable(facts.connects), _stable(facts.completes), _stable(facts.hangups)
     _times(summary, connects, completes, hangups)
-    summary.transfers = [
-        {"at": at.isoformat(), **{key: value for key, value in data.items() if key != "uniqueid"}}
-        for at, _, data in _stable(facts.transfers)
-    ]
-    ends = facts.ends + [at for at, _, _ in hangups]
+    ends = facts.ends + [at for at, _, data in hangups if _ends_call(facts, data)]
     summary.ended_at = max(ends) if ends else None
-    summary.hangup_side = _who_hung_up(summary, completes, hangups)
-    if facts.ivr_hangup:
-        summary.disposition = "abandoned_in_ivr"
-    elif connects:
+    summary.transfers = _transfers(summary)
+    outcome = None if connects else _queue_outcome(facts)
+    summary.hangup_side = _who_hung_up(summary, outcome, completes, hangups)
+    if connects:
         summary.disposition = "answered"
-    elif facts.abandons:
-        summary.disposition = "abandoned_in_queue"
-        summary.end_reason = summary.end_reason or "caller hung up in the queue"
+    elif outcome is not None:
+        summary.disposition = outcome
+        summary.end_reason = _end_reason(facts, outcome)
+    elif facts.ivr_hangup:
+        summary.disposition = "abandoned_in_ivr"
     elif facts.ivr_end:
         summary.disposition = "ended_in_ivr"
     elif facts.routed or facts.joins:

@@ -36,6 +36,8 @@ from callcenter.voice.agi.server import AgiRequest
 log = logging.getLogger(__name__)
 
 SOUNDS_PREFIX = "callcenter"
+NODE = "ivr.node"
+QUEUE_EXIT = "queue.exit"
 VOICEMAIL_FOLDER = "voicemail"  # under Asterisk's monitor folder
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -50,12 +52,13 @@ def voicemail_file(uniqueid: str) -> str:
     return f"{VOICEMAIL_FOLDER}/vm-{_UNSAFE.sub('_', uniqueid)[:64]}"
 
 
-def entries(request: AgiRequest, events: Sequence[IvrEvent]) -> list[Entry]:
+def entries(request: AgiRequest, events: Sequence[IvrEvent], at: datetime | None = None) -> list[Entry]:
+    """Timeline entries of this session's engine events (stamped ``at`` when given)."""
     return [
         Entry(
-            key=f"agi:{request.uniqueid}:{event.seq}",
+            key=f"{request.session_key}:{event.seq}",
             kind=event.kind,
-            at=event.at,
+            at=at or event.at,
             source="agi",
             node=event.node,
             seq=event.seq,
@@ -75,9 +78,40 @@ def _epoch(value: str | None) -> datetime | None:
 
 @dataclass
 class _Progress:
-    """The session's latest engine step (a hang-up may come while the adapter is mid-step)."""
+    """The session's latest engine step (a hang-up may come while the adapter is mid-step), and the
+    engine's events the caller has not reached yet.
+
+    The engine walks ahead to the next menu at once; the caller hears one prompt after the other.
+    A node's ``ivr.node`` entry is written when its first prompt starts (silent nodes: when the prompt
+    before them ended), stamped with that moment; a node the caller hung up before never is. Other
+    facts (a route, a callback booked) are written with the node they follow, or at the end.
+    """
 
     step: Step
+    unreached: list[IvrEvent] = field(default_factory=list)
+
+    def advance(self, step: Step) -> None:
+        self.step = step
+        self.unreached.extend(step.events)
+
+    def reach(self, node: str | None) -> list[IvrEvent]:
+        """The events up to ``node``'s ``ivr.node`` and the facts after it (all of them for None)."""
+        events = self.unreached
+        if node is None:
+            count = len(events)
+        else:
+            at = next((i for i, e in enumerate(events) if e.kind == NODE and e.node == node), None)
+            count = 0 if at is None else at + 1
+            while count < len(events) and events[count].kind != NODE:
+                count += 1
+        reached, self.unreached = events[:count], events[count:]
+        return reached
+
+    def facts(self) -> list[IvrEvent]:
+        """What was decided but not reached when the caller hung up: the facts, not the nodes."""
+        kept = [event for event in self.unreached if event.kind != NODE]
+        self.unreached = []
+        return kept
 
 
 @dataclass
@@ -93,6 +127,7 @@ class FlowScript:
     # agi_arg_1 → entry point, e.g. {"queue-timeout": "missed"} for after-hours,queue-timeout
     entry_by_argument: Mapping[str, str] = field(default_factory=dict)
     direction: str = "inbound"
+    queue_exit: str | None = None  # the queue exit this script follows, e.g. CALLBACK for queue-callback
     queue_timeout_s: int = 600
     asterisk_monitor_dir: str = "/var/spool/asterisk/monitor"
     vips: callers.VipDirectory | None = None  # shared by a process's scripts; made here if not given
@@ -105,36 +140,52 @@ class FlowScript:
         agi = request.agi
         request.call_key = agi.get_variable_or_none("CHANNEL(linkedid)") or request.uniqueid
         request.direction = self.direction
-        entry = self.entry_by_argument.get(request.env.get("agi_arg_1", ""), self.entry)
-        language, enqueued_at = self.language, None
+        argument = request.env.get("agi_arg_1", "")
+        entry = self.entry_by_argument.get(argument, self.entry)
+        language, enqueued_at, queue = self.language, None, None
         if entry is not None or self.direction == "outbound":
             # A later leg of the call: keep the language and place in line the hotline chose.
             language = agi.get_variable_or_none("CC_LANGUAGE") or self.language
             enqueued_at = _epoch(agi.get_variable_or_none("CC_ENQUEUED_AT"))
+        if entry is not None and self.direction != "outbound":
+            queue = agi.get_variable_or_none("CC_QUEUE")  # a callback goes back to the caller's queue
         if self.direction == "outbound":
             request.notes["to"] = agi.get_variable_or_none("CC_NUMBER") or ""
             entry = agi.get_variable_or_none("CC_FLOW_ENTRY") or entry
         now = self.clock()
         vip = self._is_vip(request.env.get("agi_callerid", ""))
-        progress = _Progress(
-            engine.start(
-                self.flow, self.rules, now, language=language, vip=vip, entry=entry, enqueued_at=enqueued_at
-            )
+        step = engine.start(
+            self.flow,
+            self.rules,
+            now,
+            language=language,
+            vip=vip,
+            entry=entry,
+            enqueued_at=enqueued_at,
+            queue=queue,
         )
+        progress = _Progress(step, list(step.events))
+        exit_status = self.queue_exit or (argument.upper() if argument in self.entry_by_argument else None)
+        if exit_status:  # how the caller left Queue(): this session is the dialplan's answer to it
+            data = {"status": exit_status, "queue": queue, "script": request.script}
+            request.pending.append(
+                Entry(f"{request.session_key}:exit", QUEUE_EXIT, now, "agi", None, 0, data)
+            )
         # On record from its first moment, without waiting: the writer often merges this report with
         # the session's final one (services/journal.py), and the caller hears the greeting meanwhile.
-        self._save(request, now, progress.step.events)
+        self._save(request, now, ())
         try:
             agi.answer()
             while (following := self._perform(request, progress)) is not None:
-                progress.step = following
-                request.pending.extend(entries(request, following.events))
+                progress.advance(following)
+            self._reach(request, progress, None)
         except AgiHangup as exc:
+            moment = self.clock()
             final = engine.on_hangup(
-                self.flow, progress.step.state, self.clock(), reason=str(exc), node=request.notes.get("node")
+                self.flow, progress.step.state, moment, reason=str(exc), node=request.notes.get("node")
             )
-            request.pending.extend(entries(request, final.events))
-            self._save(request, self.clock(), ())
+            request.pending.extend(entries(request, [*progress.facts(), *final.events], moment))
+            self._save(request, moment, ())
             raise
         # Handed to the writer, not awaited: the caller goes on to Queue() without waiting for the
         # database, and the record is written (or spooled) by the writer, merged with the arrival.
@@ -152,6 +203,7 @@ class FlowScript:
         request.notes["node"] = step.state.node or request.notes.get("node")
         gather = step.waiting_for_input
         for action in step.actions:
+            self._reach(request, progress, getattr(action, "node", None))
             if isinstance(action, Play):
                 request.notes["node"] = action.node or request.notes.get("node")
                 key = self._play(request, action.language, action.prompt, gather.keys if gather else "")
@@ -197,9 +249,8 @@ class FlowScript:
             request.agi.record_file_ex(
                 f"{self.asterisk_monitor_dir.rstrip('/')}/{name}", "wav", "#", action.max_s, action.silence_s
             )
-        except AgiHangup:
-            progress.step = engine.on_recorded(self.flow, self.rules, state, reference, self.clock())
-            request.pending.extend(entries(request, progress.step.events))
+        except AgiHangup:  # the recording is kept: its facts are written with the hang-up
+            progress.advance(engine.on_recorded(self.flow, self.rules, state, reference, self.clock()))
             raise
         except AgiCommandFailed as exc:
             log.warning("call %s: voicemail could not be recorded (%s)", request.call_key, exc)
@@ -226,6 +277,12 @@ class FlowScript:
             )
             return ""
         return digits
+
+    def _reach(self, request: AgiRequest, progress: _Progress, node: str | None) -> None:
+        """The caller reaches ``node`` now (None: the end of what the engine walked through)."""
+        reached = progress.reach(node)
+        if reached:
+            request.pending.extend(entries(request, reached, self.clock()))
 
     def _save(self, request: AgiRequest, now: datetime, events: Sequence[IvrEvent]) -> None:
         """Hand ``events`` and whatever the session has pending to the writer; pending is cleared."""

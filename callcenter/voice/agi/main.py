@@ -48,7 +48,7 @@ def build_router(
     router.register("hotline", script("hotline"))
     missed = dict.fromkeys(QUEUE_GAVE_UP, "missed")
     router.register("after-hours", script("hotline", entry="after_hours", entry_by_argument=missed))
-    router.register("queue-callback", script("hotline", entry="queue_callback"))
+    router.register("queue-callback", script("hotline", entry="queue_callback", queue_exit="CALLBACK"))
     router.register("outbound", script("outbound", direction="outbound"))
     return router
 

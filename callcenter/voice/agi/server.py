@@ -7,6 +7,7 @@ queue (``CC_QUEUE``) and the failure is logged with the call id and recorded on 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import socketserver
@@ -43,18 +44,50 @@ class AgiRequest:
     def env(self) -> Mapping[str, str]:
         return self.agi.env
 
+    @property
+    def session_key(self) -> str:
+        """The prefix of this session's natural keys: ``agi:<uniqueid>:<priority>@<context>``.
+
+        Several AGI sessions run on one channel (the hotline, then after-hours or queue-callback on
+        the same uniqueid); the dialplan line that started each tells them apart, and is the same
+        whenever the same session is reported again."""
+        return session_key(self.uniqueid, self.agi.env)
+
     def seen(self, at: datetime) -> CallSeen:
         env = self.agi.env
-        dialled = env.get("agi_dnid", "") if env.get("agi_dnid") not in ("", "unknown") else ""
         return CallSeen(
             channel=CHANNEL,
             external_id=self.call_key,
             at=at,
             direction=self.direction,
-            from_raw=env.get("agi_callerid", ""),
-            to_raw=str(self.notes.get("to") or dialled),
-            caller_name=env.get("agi_calleridname", "") if env.get("agi_calleridname") != "unknown" else "",
+            from_raw=_known(env.get("agi_callerid", "")),
+            to_raw=str(self.notes.get("to") or _dialled(env)),
+            caller_name=_known(env.get("agi_calleridname", "")),
         )
+
+
+# Values Asterisk sends for what it does not know, and extensions that are not a dialled number.
+_UNKNOWN = frozenset({"", "unknown", "<unknown>"})
+_SPECIAL_EXTENSIONS = frozenset({"s", "i", "t", "h", "o", "a", "e", "T"})
+_MAX_LOCATION = 80
+
+
+def _known(value: str) -> str:
+    return "" if value in _UNKNOWN else value
+
+
+def _dialled(env: Mapping[str, str]) -> str:
+    """The number the caller dialled: the DNID, or else the extension the call arrived at."""
+    dnid = _known(env.get("agi_dnid", ""))
+    extension = env.get("agi_extension", "")
+    return dnid or ("" if extension in _SPECIAL_EXTENSIONS else _known(extension))
+
+
+def session_key(uniqueid: str, env: Mapping[str, str]) -> str:
+    location = f"{env.get('agi_priority', '')}@{env.get('agi_context', '')}"
+    if len(location) > _MAX_LOCATION:  # keys are stored in 128 characters: keep them unique
+        location = hashlib.sha1(location.encode(), usedforsecurity=False).hexdigest()
+    return f"agi:{uniqueid}:{location}"
 
 
 Script = Callable[[AgiRequest], None]
@@ -246,7 +279,7 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
     def _record_pending(self, request: AgiRequest, reason: str) -> None:
         now = self.fallback.clock()
         lost = Entry(
-            f"agi:{request.uniqueid}:lost",
+            f"{request.session_key}:lost",
             "ivr.error",
             now,
             "agi",
@@ -263,7 +296,7 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
         queue = self.fallback.default_queue
         now = self.fallback.clock()
         entry = Entry(
-            key=f"agi:{request.uniqueid}:fallback",
+            key=f"{request.session_key}:fallback",
             kind="ivr.fallback",
             at=now,
             source="agi",

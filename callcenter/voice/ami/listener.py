@@ -35,22 +35,37 @@ UNKNOWN = "<unknown>"
 SEQ = {
     "queue.join": 10,
     "agent.ringing": 20,
+    "agent.missed": 25,
     "agent.connect": 30,
     "recording.started": 35,
     "call.transfer": 40,
     "queue.abandon": 50,
+    "queue.exit": 55,
     "agent.complete": 50,
     "call.hangup": 60,
     "cdr": 70,
 }
 QUEUE_EVENTS = frozenset(
-    {"QueueCallerJoin", "AgentCalled", "AgentConnect", "AgentComplete", "QueueCallerAbandon"}
+    {
+        "QueueCallerJoin",
+        "AgentCalled",
+        "AgentRingNoAnswer",
+        "AgentConnect",
+        "AgentComplete",
+        "QueueCallerAbandon",
+        "QueueCallerLeave",
+    }
 )
 EVENTS = QUEUE_EVENTS | {"BlindTransfer", "AttendedTransfer", "Hangup", "VarSet", "Cdr"}
 RECORDING_VARIABLE = "MIXMONITOR_FILENAME"
+QUEUE_STATUS_VARIABLE = "QUEUESTATUS"  # set by Queue() when it returns without an agent
+VARIABLES = frozenset({RECORDING_VARIABLE, QUEUE_STATUS_VARIABLE})
 # Kinds that start or belong to a call this service handles (our queues, our MixMonitor). Other kinds
 # (hang-ups, transfers, CDRs) are common to every call on the PBX: they only add to calls on record.
-OWN_KINDS = frozenset({"queue.join", "agent.ringing", "agent.connect", "agent.complete", "queue.abandon"})
+OWN_KINDS = frozenset(
+    {"queue.join", "agent.ringing", "agent.missed", "agent.connect", "agent.complete", "queue.abandon"}
+)
+OWN_KINDS |= {"queue.exit"}
 OWN_KINDS |= {recordings.STARTED}
 
 
@@ -93,67 +108,129 @@ def _number(value: str) -> int | str:
         return value
 
 
-def _entry_data(message: Message, monitor_dir: str) -> tuple[str, dict[str, Any]] | None:  # noqa: PLR0911
-    name = message.event
-    if name == "QueueCallerJoin":
-        return "queue.join", {
-            "queue": message.get("Queue"),
-            "position": _number(message.get("Position")),
-            "channel": message.get("Channel"),
-        }
-    if name == "AgentCalled":
-        return "agent.ringing", _member(message)
-    if name == "AgentConnect":
-        return "agent.connect", {
-            **_member(message),
-            "holdtime": _number(message.get("HoldTime")),
-            "ringtime": _number(message.get("RingTime")),
-        }
-    if name == "AgentComplete":
-        return "agent.complete", {
-            **_member(message),
-            "holdtime": _number(message.get("HoldTime")),
-            "talktime": _number(message.get("TalkTime")),
-            "reason": message.get("Reason"),
-        }
-    if name == "QueueCallerAbandon":
-        return "queue.abandon", {
-            "queue": message.get("Queue"),
-            "position": _number(message.get("Position")),
-            "original_position": _number(message.get("OriginalPosition")),
-            "holdtime": _number(message.get("HoldTime")),
-            "channel": message.get("Channel"),
-        }
-    if name == "BlindTransfer":
-        return "call.transfer", {
-            "type": "blind",
-            "result": message.get("Result"),
-            "exten": message.get("Extension"),
-            "context": message.get("Context"),
-            "channel": message.get("TransfererChannel"),
-            "transferee": message.get("TransfereeChannel"),
-        }
-    if name == "AttendedTransfer":
-        return "call.transfer", {
-            "type": "attended",
-            "result": message.get("Result"),
-            "exten": message.get("SecondTransfererExten"),
-            "context": message.get("SecondTransfererContext"),
-            "channel": message.get("OrigTransfererChannel"),
-            "target": message.get("TransferTargetChannel") or message.get("SecondTransfererChannel"),
-            "dest_type": message.get("DestType"),
-        }
-    if name == "Hangup":
-        linkedid, uniqueid = _ids(message)
-        return "call.hangup", {
-            "cause": _number(message.get("Cause")),
-            "cause_txt": message.get("Cause-txt"),
-            "channel": message.get("Channel"),
-            "first_leg": bool(uniqueid) and uniqueid == linkedid,
-        }
-    if name == "VarSet":
-        return _recording(message.get("Value"), monitor_dir)
-    return None
+_Mapped = tuple[str, dict[str, Any]] | None
+
+
+def _queue_join(message: Message, monitor_dir: str) -> _Mapped:
+    return "queue.join", {
+        "queue": message.get("Queue"),
+        "position": _number(message.get("Position")),
+        "channel": message.get("Channel"),
+    }
+
+
+def _agent_called(message: Message, monitor_dir: str) -> _Mapped:
+    return "agent.ringing", _member(message)
+
+
+def _agent_ring_no_answer(message: Message, monitor_dir: str) -> _Mapped:
+    ring_ms = _number(message.get("RingTime"))
+    return "agent.missed", {
+        **_member(message),
+        "ring_s": ring_ms / 1000 if isinstance(ring_ms, int) else None,
+    }
+
+
+def _agent_connect(message: Message, monitor_dir: str) -> _Mapped:
+    return "agent.connect", {
+        **_member(message),
+        "holdtime": _number(message.get("HoldTime")),
+        "ringtime": _number(message.get("RingTime")),
+    }
+
+
+def _agent_complete(message: Message, monitor_dir: str) -> _Mapped:
+    return "agent.complete", {
+        **_member(message),
+        "holdtime": _number(message.get("HoldTime")),
+        "talktime": _number(message.get("TalkTime")),
+        "reason": message.get("Reason"),
+    }
+
+
+def _queue_caller_abandon(message: Message, monitor_dir: str) -> _Mapped:
+    # Sent for a queue timeout too (then a QUEUESTATUS=TIMEOUT follows): the fold tells them apart.
+    return "queue.abandon", {
+        "queue": message.get("Queue"),
+        "position": _number(message.get("Position")),
+        "original_position": _number(message.get("OriginalPosition")),
+        "holdtime": _number(message.get("HoldTime")),
+        "channel": message.get("Channel"),
+    }
+
+
+def _queue_caller_leave(message: Message, monitor_dir: str) -> _Mapped:
+    # Every caller leaves the queue this way; only a key press to the queue's exit context (the
+    # callback offer) leaves at priority 0 of the key's extension, with no abandon or QUEUESTATUS.
+    if message.get("Priority") != "0":
+        return None
+    return "queue.exit", {
+        "status": "CALLBACK",
+        "queue": message.get("Queue"),
+        "context": message.get("Context"),
+        "exten": message.get("Exten"),
+        "channel": message.get("Channel"),
+    }
+
+
+def _blind_transfer(message: Message, monitor_dir: str) -> _Mapped:
+    return "call.transfer", {
+        "type": "blind",
+        "result": message.get("Result"),
+        "exten": message.get("Extension"),
+        "context": message.get("Context"),
+        "channel": message.get("TransfererChannel"),
+        "transferee": message.get("TransfereeChannel"),
+    }
+
+
+def _attended_transfer(message: Message, monitor_dir: str) -> _Mapped:
+    return "call.transfer", {
+        "type": "attended",
+        "result": message.get("Result"),
+        "exten": message.get("SecondTransfererExten"),
+        "context": message.get("SecondTransfererContext"),
+        "channel": message.get("OrigTransfererChannel"),
+        "target": message.get("TransferTargetChannel") or message.get("SecondTransfererChannel"),
+        "dest_type": message.get("DestType"),
+    }
+
+
+def _hangup(message: Message, monitor_dir: str) -> _Mapped:
+    linkedid, uniqueid = _ids(message)
+    return "call.hangup", {
+        "cause": _number(message.get("Cause")),
+        "cause_txt": message.get("Cause-txt"),
+        "channel": message.get("Channel"),
+        "first_leg": bool(uniqueid) and uniqueid == linkedid,
+    }
+
+
+def _var_set(message: Message, monitor_dir: str) -> _Mapped:
+    if message.get("Variable") == QUEUE_STATUS_VARIABLE:
+        return "queue.exit", {"status": message.get("Value"), "channel": message.get("Channel")}
+    return _recording(message.get("Value"), monitor_dir)
+
+
+# One mapper per AMI event (Cdr has its own path: it can carry two entries).
+MAPPERS: dict[str, Callable[[Message, str], _Mapped]] = {
+    "QueueCallerJoin": _queue_join,
+    "AgentCalled": _agent_called,
+    "AgentRingNoAnswer": _agent_ring_no_answer,
+    "AgentConnect": _agent_connect,
+    "AgentComplete": _agent_complete,
+    "QueueCallerAbandon": _queue_caller_abandon,
+    "QueueCallerLeave": _queue_caller_leave,
+    "BlindTransfer": _blind_transfer,
+    "AttendedTransfer": _attended_transfer,
+    "Hangup": _hangup,
+    "VarSet": _var_set,
+}
+
+
+def _entry_data(message: Message, monitor_dir: str) -> _Mapped:
+    mapper = MAPPERS.get(message.event)
+    return mapper(message, monitor_dir) if mapper is not None else None
 
 
 def _recording(path: str, monitor_dir: str) -> tuple[str, dict[str, Any]] | None:
@@ -196,7 +273,7 @@ def map_event(
     name = message.event
     if name not in EVENTS:
         return None
-    if name == "VarSet" and message.get("Variable") != RECORDING_VARIABLE:
+    if name == "VarSet" and message.get("Variable") not in VARIABLES:
         return None
     linkedid, uniqueid = _ids(message)
     if name == "Cdr":
@@ -212,7 +289,8 @@ def map_event(
         if mapped is None:
             return None
         kind, data = mapped
-        key = f"ami:{name}:{uniqueid}:{message.get('Timestamp') or at.isoformat()}"
+        event_name = f"{name}-{QUEUE_STATUS_VARIABLE}" if kind == "queue.exit" and name == "VarSet" else name
+        key = f"ami:{event_name}:{uniqueid}:{message.get('Timestamp') or at.isoformat()}"
         entries = [Entry(key, kind, at, SOURCE, seq=SEQ.get(kind, 0), data=data)]
     # The queue events' Channel is the caller's; other events name the caller only on the first leg.
     callers_leg = name in QUEUE_EVENTS or (uniqueid == linkedid and name != "Cdr")
@@ -220,6 +298,9 @@ def map_event(
         channel="asterisk",
         external_id=linkedid,
         at=at,
+        # Only the dialler's originate puts CC_TASK_ID on a channel; otherwise the AMI cannot tell
+        # (the AGI report of the call says; "" leaves the record's direction as it is).
+        direction="outbound" if message.variables().get("CC_TASK_ID") else "",
         from_raw=_value(message, "CallerIDNum") if callers_leg else "",
         caller_name=_value(message, "CallerIDName") if callers_leg else "",
     )

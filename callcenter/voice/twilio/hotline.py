@@ -292,6 +292,7 @@ class TwilioVoice:
             vip=bool(data.get("v")),
             entry=entry_point,
             enqueued_at=datetime.fromisoformat(enqueued) if enqueued else None,
+            queue=queue or None,
         )
         return self._answer(form, flow, step, entry_point, now, extra=[left])
 

@@ -267,9 +267,12 @@ def test_a_blind_transfer_is_kept_on_the_call(
             "context": "callcenter-departments",
             "channel": "Local/agent-consult@agents-00000003;1",
             "transferee": "Local/100@hotline-00000002;2",
+            "talk_s": 2,  # the leg after the transfer, up to the caller's hang-up
         }
     ]
     assert (call["hangup_side"], call["disposition"]) == ("transfer", "answered")
+    # The agent's talk ends at the transfer, not when the caller finally hangs up.
+    assert call["talk_s"] == round((ts("1795424093.000001") - call["answered_at"]).total_seconds())
 
 
 def test_a_cdr_names_the_recording_and_keeps_its_durations(
