@@ -14,11 +14,12 @@ import requests
 from callcenter.db import Database
 from callcenter.events import SCREEN_POP, Event, OutboxBus
 from callcenter.models import AgentPresence
+from callcenter.services.calls import CallSeen, Entry, record_call
 from callcenter.voice.ami.ringing import Ring, ring_agent
 from tests.conftest import FIXED_NOW
 from tests.console.conftest import Live, SseClient, signed_in
 from tests.console.factories import agent_account, answered_call
-from tests.web.factories import make_account
+from tests.web.factories import ivr_entries, make_account
 
 
 def _open(live: Live, username: str, extension: str, **options: Any) -> SseClient:
@@ -144,4 +145,32 @@ def test_a_full_process_refuses_more_streams(live: Live) -> None:
     second = _track(live, SseClient(live.url, client.cookie))
     assert second.status == 503 and second.headers["retry-after"] == "5"
     second.close()
+    client.close()
+
+
+def test_a_card_popped_before_the_ivr_report_is_sent_again_when_it_lands(live: Live, db: Database) -> None:
+    """The AMI listener can ring the agent before the FastAGI script's report is written (another
+    writer, another process, the spool): the card then lacks the IVR branch and path, and the
+    stream sends it again once they are on record."""
+    client = _open(live, "lina", "1001")
+    live.wait_streams(1)
+    start = FIXED_NOW - timedelta(seconds=40)
+    seen = CallSeen(channel="asterisk", external_id="1796.9", at=start, direction="")
+    ringing = Entry(
+        "ami:AgentCalled:1796.10:1", "agent.ringing", start + timedelta(seconds=30), "ami", seq=20,
+        data={"queue": "consultation", "interface": "PJSIP/1001", "channel": "Local/100@in-1;2"},
+    )  # fmt: skip
+    with db.transaction() as session:
+        call_id = record_call(session, seen, [ringing], region="CN", now=FIXED_NOW).id
+    live.bus.publish(_pop(agent="PJSIP/1001", call_id=call_id, linkedid="1796.9", event_id="ev-9"))
+    first = json.loads(client.next_event()["data"])
+    assert first["call"]["ivr_branch"] is None and first["call"]["ivr_path"] == []
+    report = CallSeen(channel="asterisk", external_id="1796.9", at=start, from_raw="13800138000")
+    with db.transaction() as session:
+        record_call(session, report, ivr_entries("1796.10", start, "complaint"), region="CN", now=FIXED_NOW)
+    again = client.next_event(timeout=5)
+    card = json.loads(again["data"])
+    assert again["id"] == "ev-9" and card["call"]["id"] == call_id
+    assert card["call"]["ivr_branch"] == "complaint"
+    assert card["call"]["ivr_path"] == ["welcome", "main_menu", "route_complaint"]
     client.close()

@@ -118,6 +118,16 @@ def sse(event_id: str | None, name: str, data: dict[str, Any]) -> str:
     return f"{head}event: {name}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
+# A card shown before the call's IVR report was on record (another process, a slow writer, the
+# spool) is read again this often, for this long, and sent again once the IVR branch is there.
+REFRESH_EVERY_S = 1.0
+REFRESH_FOR_S = 20.0
+
+
+def _awaits_ivr(card: dict[str, Any]) -> bool:
+    return not card.get("call", {}).get("ivr_branch")
+
+
 def stream(
     hub: ScreenPopHub,
     sub: Subscription,
@@ -125,21 +135,41 @@ def stream(
     *,
     heartbeat_s: float,
     max_s: float,
+    refresh: Callable[[Event], dict[str, Any]] | None = None,
 ) -> Iterator[bytes]:
     """The body of one SSE response (bytes, written as they come); unsubscribes when the client goes
-    away or the time is up."""
+    away or the time is up. With ``refresh`` (a card read without side effects), a card that lacked
+    the caller's IVR branch is sent again as soon as the branch is on record."""
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
         deadline = time.monotonic() + max_s
+        written = time.monotonic()
+        waiting: tuple[Event, float] | None = None  # the card to refresh, until when
         while True:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 return
+            wait = min(heartbeat_s - (now - written), remaining)
+            if waiting is not None:
+                wait = min(wait, REFRESH_EVERY_S)
             try:
-                event = sub.queue.get(timeout=min(heartbeat_s, remaining))
+                event = sub.queue.get(timeout=max(wait, 0.0))
             except queue.Empty:
-                yield b": keep-alive\n\n"
+                if waiting is not None and refresh is not None:
+                    card = refresh(waiting[0])
+                    if not _awaits_ivr(card) or time.monotonic() >= waiting[1]:
+                        if not _awaits_ivr(card):
+                            yield sse(waiting[0].payload.get(EVENT_ID), "screenpop", card).encode()
+                            written = time.monotonic()
+                        waiting = None
+                if time.monotonic() - written >= heartbeat_s:
+                    yield b": keep-alive\n\n"
+                    written = time.monotonic()
                 continue
-            yield sse(event.payload.get(EVENT_ID), "screenpop", build(event)).encode()
+            card = build(event)
+            yield sse(event.payload.get(EVENT_ID), "screenpop", card).encode()
+            written = time.monotonic()
+            waiting = (event, written + REFRESH_FOR_S) if refresh is not None and _awaits_ivr(card) else None
     finally:
         hub.unsubscribe(sub)

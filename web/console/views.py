@@ -172,12 +172,22 @@ def events() -> ResponseReturnValue:
                 "case_url": None,
             }
 
+    def refresh(event: Event) -> dict[str, Any]:
+        """The card again, read only (the IVR report may have landed since it was built)."""
+        try:
+            with context.db.read() as session:
+                return screenpop.card(session, settings, agent, event.payload, clock())
+        except Exception:
+            log.warning("screen-pop card for agent %s could not be read again", agent.id, exc_info=True)
+            return {}
+
     body = stream(
         console.hub,
         sub,
         build,
         heartbeat_s=settings.console.heartbeat_s,
         max_s=settings.console.stream_max_s,
+        refresh=refresh,
     )
     headers = {
         "Cache-Control": "no-store",
