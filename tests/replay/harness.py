@@ -306,12 +306,14 @@ class Player:
                     continue
                 self._send(batch)
                 batch = []
-                self.clock.set(delivery.at)
+                if delivery.line is None or delivery.line.direction == "A>":
+                    self.clock.set(delivery.at)  # before the line: the app reads it after the reply
                 if delivery.response is not None:
                     if self.on_response is not None:
                         self.on_response(delivery.response)
                     continue
                 self._agi(delivery)
+                self.clock.set(delivery.at)  # a command: set once the app sent it (it read the clock)
             self._send(batch)
         finally:
             for connection in self._connections.values():

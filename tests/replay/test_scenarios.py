@@ -419,10 +419,18 @@ def transfer_on_redirect(db: Database, settings: Settings, message: AmiMessage) 
     from tests.replay.harness import epoch as _epoch  # noqa: PLC0415 - same clock as the replay
 
     now = _epoch("1796225716.318689")
+    # The plan as plan_transfer makes it for the caller's leg (ami:148 QueueCallerLeave Channel ;2);
+    # built here so that its "call in progress" check (the state the listener derived) is not the
+    # thing under test: the record after the transfer is.
     with db.transaction() as session:
         call_id = session.execute(select(Call.id)).scalar_one()
-        plan = transfers.plan_transfer(
-            session, call_id, department, token="replay0001", agent_id=None, may_transfer_any=True
+        plan = transfers.TransferPlan(
+            call_id,
+            "asterisk",
+            "1796225685.38",
+            "Local/100@callcenter-inbound-00000013;2",
+            department,
+            transfers.entry_key("replay0001"),
         )
         transfers.record_transfer(session, plan, by_user_id=1, now=now, region="CN")
 
