@@ -232,6 +232,11 @@ def _ends_call(facts: _Facts, data: dict[str, Any]) -> bool:
     return bool(data.get("first_leg")) or leg(str(data["channel"])) in facts.caller_legs
 
 
+def _caller_legs(facts: _Facts, hangups: list[_Item]) -> None:
+    """The linkedid channel is the caller's; with a Local channel, both of its halves are."""
+    facts.caller_legs |= {leg(str(data["channel"])) for _, _, data in hangups if data.get("first_leg")}
+
+
 def _queue_outcome(facts: _Facts) -> str | None:
     """How the caller left the queue without an agent, from its exits and abandons (order-free)."""
     statuses = {str(data.get("status") or "").upper() for _, _, data in facts.exits}
@@ -342,6 +347,7 @@ def _finish(summary: Summary) -> None:
     facts = summary.facts
     connects, completes, hangups = _stable(facts.connects), _stable(facts.completes), _stable(facts.hangups)
     _times(summary, connects, completes, hangups)
+    _caller_legs(facts, hangups)
     ends = facts.ends + [at for at, _, data in hangups if _ends_call(facts, data)]
     summary.ended_at = max(ends) if ends else None
     summary.transfers = _transfers(summary)
