@@ -1,7 +1,7 @@
 """missed_ring: agents the queue rang in vain (AMI AgentRingNoAnswer), against the agent and the call
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02 17:30:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import callcenter.db.base
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
