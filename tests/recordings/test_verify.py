@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from callcenter.db import Database
 from callcenter.models import Call, Recording
 from recordings.media import MonitorFolderMissing, inspect, monitor_root
 from recordings.verify import DEFAULT_POLICY, Policy, _store, claim, due, verify, verify_all
+from tests.conftest import FIXED_NOW, make_settings
 from tests.recordings.conftest import call_with_recording, pcm_wav, wav49
 
 
@@ -201,3 +203,93 @@ def test_postgresql_skips_rows_another_transaction_holds(db: Database, monitor: 
             other.dispose()
     assert {row.id for row in held}.isdisjoint({item.id for item in taken})
     assert len(taken) == 2
+
+
+def test_a_header_only_wav_is_empty_not_verified_and_not_an_error(
+    db: Database, monitor: Path, now: datetime
+) -> None:
+    """MixMonitor's b option leaves a 44-byte WAV (data size 0) for a call that was never bridged."""
+    header = pcm_wav(monitor / "never-bridged.wav", 0.0)
+    assert header.stat().st_size == 44
+    call_id = call_with_recording(
+        db, now - timedelta(minutes=3), "never-bridged.wav", ended=now - timedelta(minutes=1)
+    )
+    result = verify(db, monitor, now)
+    assert (result.claimed, result.empty, result.verified, result.invalid) == (1, 1, 0, 0)
+    rec = rows(db)["never-bridged.wav"]
+    assert (rec.status, rec.size_bytes, rec.duration_s, rec.next_check_at) == ("empty", 44, 0.0, None)
+    assert "header-only" in (rec.problem or "")
+    with db.read() as session:  # no audio to review: the QA draw must not count it as verified
+        assert session.get(Call, call_id).recordings_verified is False  # type: ignore[union-attr]
+    assert verify(db, monitor, now + timedelta(hours=1)).claimed == 0  # judged for good
+
+
+def test_an_invalid_file_is_looked_at_again_and_becomes_verified_once_fixed(
+    db: Database, monitor: Path, now: datetime
+) -> None:
+    path = pcm_wav(monitor / "synced-late.wav", 3.0)
+    good = path.read_bytes()
+    path.write_bytes(good[:1000])  # the copy to this share stopped short
+    start = now - timedelta(minutes=5)
+    call_id = call_with_recording(
+        db, start, "synced-late.wav", answered=start, ended=now - timedelta(minutes=1)
+    )
+    policy = Policy(recheck_tries=3, recheck_first=timedelta(minutes=5))
+    assert verify(db, monitor, now, policy).invalid == 1
+    rec = rows(db)["synced-late.wav"]
+    assert (rec.status, rec.check_attempts, rec.next_check_at) == ("invalid", 1, now + timedelta(minutes=5))
+    assert verify(db, monitor, now + timedelta(minutes=4), policy).claimed == 0  # not yet
+    path.write_bytes(good)  # the share re-synced
+    later = now + timedelta(minutes=5)
+    result = verify(db, monitor, later, policy)
+    assert (result.claimed, result.verified) == (1, 1)
+    rec = rows(db)["synced-late.wav"]
+    assert (rec.status, rec.problem, rec.duration_s) == ("verified", None, 3.0)
+    assert (rec.check_attempts, rec.next_check_at, rec.verified_at) == (2, None, later)
+    with db.read() as session:
+        assert session.get(Call, call_id).recordings_verified is True  # type: ignore[union-attr]
+
+
+def test_an_invalid_file_is_looked_at_a_bounded_number_of_times_with_back_off(
+    db: Database, monitor: Path, now: datetime
+) -> None:
+    (monitor / "broken.wav").write_bytes(b"RIFF garbage")
+    call_with_recording(db, now - timedelta(minutes=5), "broken.wav", ended=now - timedelta(minutes=1))
+    policy = Policy(recheck_tries=3, recheck_first=timedelta(minutes=5))
+    checked_at = []
+    moment = now
+    for _ in range(20):  # a day of runs every 10 minutes would do the same
+        if verify(db, monitor, moment, policy).claimed:
+            checked_at.append(moment)
+        next_check = rows(db)["broken.wav"].next_check_at
+        if next_check is None:
+            break
+        moment = next_check
+    gaps = [later - earlier for earlier, later in itertools.pairwise(checked_at)]
+    assert gaps == [timedelta(minutes=5), timedelta(minutes=10), timedelta(minutes=20)]
+    rec = rows(db)["broken.wav"]
+    assert (rec.status, rec.check_attempts, rec.next_check_at) == ("invalid", 4, None)
+    assert verify(db, monitor, now + timedelta(days=7), policy).claimed == 0  # given up: stays invalid
+
+
+def test_no_recheck_when_the_policy_allows_none(db: Database, monitor: Path, now: datetime) -> None:
+    (monitor / "broken.wav").write_bytes(b"RIFF garbage")
+    call_with_recording(db, now - timedelta(minutes=5), "broken.wav", ended=now - timedelta(minutes=1))
+    assert verify(db, monitor, now, Policy(recheck_tries=0)).invalid == 1
+    assert rows(db)["broken.wav"].next_check_at is None
+
+
+def test_the_policy_comes_from_the_settings(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        "sqlite://",
+        recordings={"verify_delay_s": 30, "recheck_tries": 2, "recheck_first_minutes": 15},
+    )
+    policy = Policy.from_settings(settings)
+    assert (policy.delay, policy.recheck_tries, policy.recheck_first) == (
+        timedelta(seconds=30),
+        2,
+        timedelta(minutes=15),
+    )
+    assert policy.next_check(2, FIXED_NOW) == FIXED_NOW + timedelta(minutes=30)
+    assert policy.next_check(3, FIXED_NOW) is None
