@@ -215,7 +215,8 @@ class Recordings(Section):
     # then after twice as long each time; after the last try it stays invalid.
     recheck_tries: int = Field(default=5, ge=0, le=20)
     recheck_first_minutes: int = Field(default=5, ge=1, le=1440)
-    # Reconcile lists an answered call whose recordings last less than talk_s × short_ratio − short_tolerance_s.
+    # Reconcile lists an answered call whose recordings last less than
+    # talk_s × short_ratio − short_tolerance_s (or hold no audio at all).
     short_ratio: float = Field(default=0.5, gt=0, le=1)
     short_tolerance_s: int = Field(default=5, ge=0)
 

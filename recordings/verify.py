@@ -10,7 +10,8 @@ recordings pending (``recordings reconcile`` lists them). The check ends in one 
               that was never bridged (not verified, not an error; reconcile lists it when the call
               was answered)
 ``missing``   no such file in the monitor folder (``problem`` says so)
-``invalid``   the file cannot be used: corrupt or unfinished header, empty, a path leaving the folder
+``invalid``   the file cannot be used: corrupt or unfinished header, a zero-byte .wav, a path
+              leaving the folder
 
 An ``invalid`` file is looked at again, ``Policy.recheck_tries`` times at most, after
 ``Policy.recheck_first`` and twice as long each time after (``next_check_at``); a file that recovered
