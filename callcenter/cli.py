@@ -263,7 +263,8 @@ def recordings_verify(ctx: click.Context, batch: int, recheck_missing: bool, as_
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.pass_context
 def recordings_reconcile(ctx: click.Context, days: int, limit: int, as_json: bool) -> None:
-    """Report orphan files, answered calls without a recording, missing and invalid recordings.
+    """Report orphan files, answered calls without a recording or with an empty or short one, missing
+    and invalid recordings, and recordings of calls that never ended.
 
     Exits with 1 when there is a problem.
     """
@@ -271,15 +272,21 @@ def recordings_reconcile(ctx: click.Context, days: int, limit: int, as_json: boo
     from datetime import timedelta
 
     from recordings.media import MonitorFolderMissing
-    from recordings.reconcile import reconcile
+    from recordings.reconcile import ShortRule, reconcile
 
     settings = _settings(ctx)
     now = utc_now()
     folder = settings.path(settings.storage.monitor_dir)
+    short = ShortRule(settings.recordings.short_ratio, settings.recordings.short_tolerance_s)
     with _database(settings) as db:
         try:
             report = reconcile(
-                db, folder, now, since=now - timedelta(days=days) if days else None, limit=limit
+                db,
+                folder,
+                now,
+                since=now - timedelta(days=days) if days else None,
+                short=short,
+                limit=limit,
             )
         except MonitorFolderMissing as exc:
             raise click.ClickException(str(exc)) from exc
@@ -297,6 +304,15 @@ def recordings_reconcile(ctx: click.Context, days: int, limit: int, as_json: boo
                 f"  call {call.call_id} (linkedid {call.external_id}) answered {answered:%Y-%m-%d %H:%M}"
             )
         click.echo(
+            f"answered calls recorded empty or short: {report.short_count}"
+            f" (and {report.empty_unanswered} empty recordings of calls never answered: expected)"
+        )
+        for short_call in report.short:
+            click.echo(
+                f"  call {short_call.call_id} (linkedid {short_call.external_id}):"
+                f" {short_call.recorded_s:g} s recorded, talked {short_call.talk_s} s"
+            )
+        click.echo(
             f"recordings missing: {report.missing_count}"
             f" (and {report.missing_unanswered} of calls never answered: expected)"
         )
@@ -305,6 +321,9 @@ def recordings_reconcile(ctx: click.Context, days: int, limit: int, as_json: boo
         click.echo(f"recordings invalid: {report.invalid_count}")
         for rec in report.invalid:
             click.echo(f"  recording {rec.recording_id} of call {rec.call_id}: {rec.uri}: {rec.problem}")
+        click.echo(f"recordings of calls that never ended: {report.not_ended_count}")
+        for rec in report.not_ended:
+            click.echo(f"  recording {rec.recording_id} of call {rec.call_id}: {rec.uri}")
         click.echo(f"not checked yet: {report.pending}")
         click.echo(f"problems: {report.problems}")
     if report.problems:

@@ -205,6 +205,22 @@ class Storage(Section):
     spool_dir: str = "var/spool"
 
 
+class Recordings(Section):
+    """When Asterisk's recordings are checked, how often an unusable file is looked at again, and
+    when a recording is too short for its call."""
+
+    # A recording is checked this long after its call ended (MixMonitor closes the file at hang-up).
+    verify_delay_s: int = Field(default=10, ge=0, le=3600)
+    # An invalid file is checked again this many times (0: never), first after recheck_first_minutes,
+    # then after twice as long each time; after the last try it stays invalid.
+    recheck_tries: int = Field(default=5, ge=0, le=20)
+    recheck_first_minutes: int = Field(default=5, ge=1, le=1440)
+    # Reconcile lists an answered call whose recordings last less than
+    # talk_s × short_ratio − short_tolerance_s (or hold no audio at all).
+    short_ratio: float = Field(default=0.5, gt=0, le=1)
+    short_tolerance_s: int = Field(default=5, ge=0)
+
+
 class CallerRules(Section):
     frequent_calls: int = Field(default=3, ge=1)
     frequent_window_days: int = Field(default=7, ge=1)
@@ -413,6 +429,7 @@ class Settings(BaseSettings):
     twilio: Twilio = Twilio()
     web: Web = Web()
     storage: Storage = Storage()
+    recordings: Recordings = Recordings()
     callers: CallerRules = CallerRules()
     cases: CaseRules = CaseRules()
     accounts: Accounts = Accounts()

@@ -7,6 +7,10 @@ Formats Asterisk's MixMonitor and Record() write, by file extension:
   µ-law…: the RIFF chunks are parsed here and the duration is data bytes / average bytes per second;
 * headerless ``.gsm``, ``.ulaw``, ``.alaw``, ``.sln``…: duration from the size and the codec's rate.
 
+A file that holds no audio at all (a RIFF/WAVE file whose data chunk is empty, e.g. the 44-byte
+header MixMonitor's ``b`` option leaves for a call that was never bridged; a zero-byte headerless
+file) is ``empty``: not verified, and not an error either.
+
 Paths are relative to the monitor folder; one that escapes it (``..``, an absolute path, a symlink
 leading outside) is refused without being opened.
 """
@@ -40,7 +44,9 @@ RAW_BYTES_PER_S = {
     ".g729": 1000,
 }
 
-Status = Literal["verified", "missing", "invalid"]
+Status = Literal["verified", "empty", "missing", "invalid"]
+
+EMPTY = "no audio: a header-only file (MixMonitor's b option writes nothing until the call is bridged)"
 
 
 @dataclass(frozen=True)
@@ -103,21 +109,36 @@ def _describe(handle: BinaryIO, suffix: str) -> MediaCheck:
     while chunk := handle.read(CHUNK_BYTES):
         digest.update(chunk)
     sha256 = digest.hexdigest()
+    if suffix.lower() == ".wav":
+        return _describe_wav(handle, size, sha256)
+    return _describe_raw(suffix.lower(), size, sha256)
+
+
+def _describe_wav(handle: BinaryIO, size: int, sha256: str) -> MediaCheck:
     if size == 0:
         return MediaCheck("invalid", "empty file", 0, None, sha256)
-    if suffix.lower() == ".wav":
-        try:
+    try:
+        handle.seek(0)
+        wav = read_wav_info(handle, size)
+        duration = wav.duration_s
+        if wav.format_tag == PCM:
             handle.seek(0)
-            wav = read_wav_info(handle, size)
-            duration = wav.duration_s
-            if wav.format_tag == PCM:
-                handle.seek(0)
-                duration = pcm_duration(handle)
-        except WavError as exc:
-            return MediaCheck("invalid", f"unreadable WAV header: {exc}", size, None, sha256)
-        return MediaCheck("verified", None, size, round(duration, 3), sha256, f"wav/{wav.format_name}")
-    rate = RAW_BYTES_PER_S.get(suffix.lower())
+            duration = pcm_duration(handle)
+    except WavError as exc:
+        return MediaCheck("invalid", f"unreadable WAV header: {exc}", size, None, sha256)
+    status: Status = "empty" if wav.data_bytes == 0 else "verified"
+    problem = EMPTY if status == "empty" else None
+    return MediaCheck(status, problem, size, round(duration, 3), sha256, f"wav/{wav.format_name}")
+
+
+def _describe_raw(suffix: str, size: int, sha256: str) -> MediaCheck:
+    """A headerless file: its duration from its size (a known codec) or unknown."""
+    rate = RAW_BYTES_PER_S.get(suffix)
     if rate is None:
+        if size == 0:
+            return MediaCheck("invalid", "empty file", 0, None, sha256)
         problem = f"duration unknown for {suffix or 'files without extension'}"
         return MediaCheck("verified", problem, size, None, sha256)
-    return MediaCheck("verified", None, size, round(size / rate, 3), sha256, suffix.lower().lstrip("."))
+    if size == 0:  # what MixMonitor's b option leaves in a headerless format: nothing was bridged
+        return MediaCheck("empty", EMPTY, 0, 0.0, sha256, suffix.lstrip("."))
+    return MediaCheck("verified", None, size, round(size / rate, 3), sha256, suffix.lstrip("."))

@@ -6,9 +6,15 @@ Problems reported:
   was lost, or the file is not ours); files changed within ``settle`` are left out (still being
   written, or their row not written yet);
 * answered calls with no recording at all (answered more than ``settle`` ago);
-* recordings marked ``missing``, except those of calls that were never answered (expected: MixMonitor's
-  ``b`` option writes nothing until the caller is bridged to an agent), which are only counted;
-* recordings marked ``invalid``.
+* answered calls whose recordings are all checked (``verified`` or ``empty``) but hold no audio, or
+  last less than ``talk_s × short_ratio − short_tolerance_s`` (the agent talked, the file did not
+  keep it); calls never answered whose recording is ``empty`` are expected (MixMonitor's ``b``
+  option leaves a header-only file until the caller is bridged) and only counted;
+* recordings marked ``missing``, except those of calls that were never answered, which are only
+  counted;
+* recordings marked ``invalid`` (those still to be looked at again, and those given up on);
+* recordings still ``pending`` of a call that started more than ``stale`` ago and never ended (its
+  hang-up was never recorded, so the recording is never checked).
 
 Lists are capped at ``limit`` entries each; the counts are complete.
 """
@@ -21,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.db import Database
@@ -30,6 +36,10 @@ from recordings.media import monitor_root
 
 SOURCE = "asterisk"
 DEFAULT_SETTLE = timedelta(minutes=10)
+DEFAULT_STALE = timedelta(hours=4)
+DEFAULT_SHORT_RATIO = 0.5
+DEFAULT_SHORT_TOLERANCE_S = 5.0
+NOT_ENDED = "the call never ended (its hang-up was not recorded): the recording is not checked"
 DEFAULT_LIMIT = 100
 LOOKUP_CHUNK = 500
 
@@ -39,6 +49,27 @@ class UnrecordedCall:
     call_id: int
     external_id: str
     answered_at: datetime
+
+
+@dataclass(frozen=True)
+class ShortRecording:
+    """An answered call whose checked recordings hold no audio, or far less than its talk time."""
+
+    call_id: int
+    external_id: str
+    talk_s: int | None
+    recorded_s: float
+
+
+@dataclass(frozen=True)
+class ShortRule:
+    """``recorded_s < talk_s × ratio − tolerance_s`` is too short (no audio at all always is)."""
+
+    ratio: float = DEFAULT_SHORT_RATIO
+    tolerance_s: float = DEFAULT_SHORT_TOLERANCE_S
+
+
+DEFAULT_SHORT_RULE = ShortRule()
 
 
 @dataclass(frozen=True)
@@ -56,16 +87,28 @@ class ReconcileReport:
     orphan_count: int = 0
     unrecorded_calls: list[UnrecordedCall] = field(default_factory=list)
     unrecorded_count: int = 0
+    short: list[ShortRecording] = field(default_factory=list)
+    short_count: int = 0
+    empty_unanswered: int = 0  # expected: a header-only file for a call never bridged
     missing: list[BadRecording] = field(default_factory=list)
     missing_count: int = 0
     missing_unanswered: int = 0  # expected: nothing is recorded before an agent answers
     invalid: list[BadRecording] = field(default_factory=list)
     invalid_count: int = 0
-    pending: int = 0  # not checked yet (informational)
+    not_ended: list[BadRecording] = field(default_factory=list)
+    not_ended_count: int = 0
+    pending: int = 0  # not checked yet (informational; includes those of not_ended)
 
     @property
     def problems(self) -> int:
-        return self.orphan_count + self.unrecorded_count + self.missing_count + self.invalid_count
+        return (
+            self.orphan_count
+            + self.unrecorded_count
+            + self.short_count
+            + self.missing_count
+            + self.invalid_count
+            + self.not_ended_count
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -82,6 +125,8 @@ def reconcile(
     *,
     since: datetime | None = None,
     settle: timedelta = DEFAULT_SETTLE,
+    stale: timedelta = DEFAULT_STALE,
+    short: ShortRule = DEFAULT_SHORT_RULE,
     limit: int = DEFAULT_LIMIT,
 ) -> ReconcileReport:
     """Compare the monitor folder and the recording rows. ``since`` limits the call checks to calls
@@ -91,7 +136,9 @@ def reconcile(
     with db.read() as session:
         _orphans(session, root, now - settle, report, limit)
         _unrecorded(session, now - settle, since, report, limit)
+        _short(session, since, short, report, limit)
         _bad(session, since, report, limit)
+        _not_ended(session, now - stale, since, report, limit)
     return report
 
 
@@ -157,6 +204,39 @@ def _unrecorded(
     report.unrecorded_calls = [UnrecordedCall(row.id, row.external_id, row.answered_at) for row in rows]
 
 
+def _short(
+    session: Session, since: datetime | None, rule: ShortRule, report: ReconcileReport, limit: int
+) -> None:
+    """Answered calls whose call recordings are all checked and hold no audio or too little of it."""
+    recorded = func.coalesce(func.sum(Recording.duration_s), 0.0)
+    checked = and_(Recording.status.in_(("verified", "empty")), Recording.duration_s.is_not(None))
+    unchecked = func.sum(case((checked, 0), else_=1))
+    conditions: list[ColumnElement[bool]] = [Call.channel == SOURCE, Call.answered_at.is_not(None)]
+    if since is not None:
+        conditions.append(Call.started_at >= since)
+    query = (
+        select(Call.id, Call.external_id, Call.talk_s, recorded.label("recorded_s"))
+        .join(
+            Recording,
+            and_(Recording.call_id == Call.id, Recording.source == SOURCE, Recording.kind == "call"),
+        )
+        .where(*conditions)
+        .group_by(Call.id, Call.external_id, Call.talk_s)
+        .having(
+            unchecked == 0,  # pending, missing and invalid files are reported as such
+            or_(
+                recorded <= 0,
+                and_(Call.talk_s.is_not(None), recorded < Call.talk_s * rule.ratio - rule.tolerance_s),
+            ),
+        )
+    )
+    report.short_count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Call.id).limit(limit))
+    report.short = [
+        ShortRecording(row.id, row.external_id, row.talk_s, round(float(row.recorded_s), 3)) for row in rows
+    ]
+
+
 def _bad(session: Session, since: datetime | None, report: ReconcileReport, limit: int) -> None:
     base: list[ColumnElement[bool]] = [Recording.source == SOURCE]
     if since is not None:
@@ -176,7 +256,11 @@ def _bad(session: Session, since: datetime | None, report: ReconcileReport, limi
         else:
             report.invalid, report.invalid_count = found, count
     counted = select(Recording.status, func.count()).join(Call, Call.id == Recording.call_id)
-    waiting = or_(Recording.status == "pending", and_(Recording.status == "missing", expected))
+    waiting = or_(
+        Recording.status == "pending",
+        and_(Recording.status == "missing", expected),
+        and_(Recording.status == "empty", Call.answered_at.is_(None)),
+    )
     by_status: dict[str, int] = {
         status: count
         for status, count in session.execute(
@@ -185,3 +269,23 @@ def _bad(session: Session, since: datetime | None, report: ReconcileReport, limi
     }
     report.pending = by_status.get("pending", 0)
     report.missing_unanswered = by_status.get("missing", 0)
+    report.empty_unanswered = by_status.get("empty", 0)
+
+
+def _not_ended(
+    session: Session, started_before: datetime, since: datetime | None, report: ReconcileReport, limit: int
+) -> None:
+    """Pending recordings of calls that started long ago and never ended: they are never checked."""
+    conditions: list[ColumnElement[bool]] = [
+        Recording.source == SOURCE,
+        Recording.status == "pending",
+        Call.ended_at.is_(None),
+        func.coalesce(Recording.started_at, Recording.created_at) < started_before,
+    ]
+    if since is not None:
+        conditions.append(Call.started_at >= since)
+    query = select(Recording.id, Recording.call_id, Recording.uri).join(Call, Call.id == Recording.call_id)
+    query = query.where(*conditions)
+    report.not_ended_count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Recording.id).limit(limit))
+    report.not_ended = [BadRecording(row.id, row.call_id, row.uri, "pending", NOT_ENDED) for row in rows]

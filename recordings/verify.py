@@ -1,18 +1,27 @@
 """Verify Asterisk recordings: does the file MixMonitor/Record() named exist, and what does it hold?
 
-A ``pending`` recording is checked once its call has ended, or once it started more than ``grace``
-ago (the hang-up may never have been reported). The check ends in one of:
+A ``pending`` recording is checked only once its call has ended (``Call.ended_at``: the caller's side
+hung up) and ``Policy.delay`` has passed since (MixMonitor closes the file at that hang-up): a file
+that is still being written is never judged. A call whose hang-up was never recorded keeps its
+recordings pending (``recordings reconcile`` lists them). The check ends in one of:
 
 ``verified``  the file is there: size, duration (from the WAV header), sha256 are stored
-``missing``   no such file in the monitor folder (``problem`` says so; for a call that was never
-              answered this is expected: MixMonitor's ``b`` option records only while bridged)
-``invalid``   the file cannot be used: corrupt or unfinished header, empty, a path leaving the folder
+``empty``     the file holds no audio: the 44-byte header MixMonitor's ``b`` option leaves for a call
+              that was never bridged (not verified, not an error; reconcile lists it when the call
+              was answered)
+``missing``   no such file in the monitor folder (``problem`` says so)
+``invalid``   the file cannot be used: corrupt or unfinished header, a zero-byte .wav, a path
+              leaving the folder
+
+An ``invalid`` file is looked at again, ``Policy.recheck_tries`` times at most, after
+``Policy.recheck_first`` and twice as long each time after (``next_check_at``); a file that recovered
+(a copy finished, a share re-synced) then becomes ``verified``. ``check_attempts`` counts the reads.
 
 Several processes may run this at once. Rows are claimed in a short transaction (``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` serialises the claim) by stamping
-``verified_at`` with the claim time while the status stays ``pending``; the files are read outside
+``verified_at`` with the claim time and setting the status to ``pending``; the files are read outside
 any transaction; the result is written only if the row still carries that claim. A claim older than
-``lease`` (a process died mid-batch) may be taken over.
+``Policy.lease`` (a process died mid-batch) may be taken over.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 
 from callcenter.db import Database
 from callcenter.models import Call, Recording
@@ -34,10 +43,37 @@ from recordings.media import MediaCheck, MonitorFolderMissing, inspect, monitor_
 log = logging.getLogger(__name__)
 
 SOURCE = "asterisk"
-DEFAULT_GRACE = timedelta(hours=4)
 DEFAULT_LEASE = timedelta(minutes=10)
 DEFAULT_BATCH = 200
 NOT_ANSWERED = "the call was never answered (MixMonitor's b option records only while bridged)"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When recordings are checked (the ``[recordings]`` settings, and the claim lease)."""
+
+    delay: timedelta = timedelta(seconds=10)  # after the call ended
+    recheck_tries: int = 5  # further looks at an invalid file
+    recheck_first: timedelta = timedelta(minutes=5)  # the first of them; doubled for each next one
+    lease: timedelta = DEFAULT_LEASE
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        rules = settings.recordings
+        return cls(
+            delay=timedelta(seconds=rules.verify_delay_s),
+            recheck_tries=rules.recheck_tries,
+            recheck_first=timedelta(minutes=rules.recheck_first_minutes),
+        )
+
+    def next_check(self, attempts: int, now: datetime) -> datetime | None:
+        """When an invalid file read ``attempts`` times (this one included) is read again; None: never."""
+        if attempts > self.recheck_tries:
+            return None
+        return now + self.recheck_first * (1 << max(attempts - 1, 0))
+
+
+DEFAULT_POLICY = Policy()
 
 
 @dataclass(frozen=True)
@@ -45,13 +81,14 @@ class Claimed:
     id: int
     uri: str
     answered: bool
-    ended: bool
+    attempts: int  # reads before this one
 
 
 @dataclass
 class VerifyResult:
     claimed: int = 0
     verified: int = 0
+    empty: int = 0
     missing: int = 0
     invalid: int = 0
     lost: int = 0  # checked, but another process took the row over before the result was written
@@ -59,44 +96,41 @@ class VerifyResult:
     seconds: float = 0.0
 
     def add(self, other: VerifyResult) -> None:
-        for name in ("claimed", "verified", "missing", "invalid", "lost", "bytes"):
+        for name in ("claimed", "verified", "empty", "missing", "invalid", "lost", "bytes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.seconds += other.seconds
 
     def __str__(self) -> str:
         return (
-            f"checked {self.claimed}: verified {self.verified}, missing {self.missing}, "
-            f"invalid {self.invalid}" + (f", taken over {self.lost}" if self.lost else "")
+            f"checked {self.claimed}: verified {self.verified}, empty {self.empty}, "
+            f"missing {self.missing}, invalid {self.invalid}"
+            + (f", taken over {self.lost}" if self.lost else "")
         )
 
 
 def due(
-    now: datetime,
-    *,
-    grace: timedelta = DEFAULT_GRACE,
-    lease: timedelta = DEFAULT_LEASE,
-    recheck_missing: bool = False,
-) -> Select[tuple[int, str, datetime | None, datetime | None]]:
-    """The recordings due for a check, oldest first."""
+    now: datetime, policy: Policy = DEFAULT_POLICY, *, recheck_missing: bool = False
+) -> Select[tuple[int, str, datetime | None, int]]:
+    """The recordings due for a check, oldest first: only of calls that ended ``policy.delay`` ago."""
     pending = and_(
         Recording.status == "pending",
-        or_(Recording.verified_at.is_(None), Recording.verified_at < now - lease),
+        or_(Recording.verified_at.is_(None), Recording.verified_at < now - policy.lease),
     )
+    recheck = and_(Recording.status == "invalid", Recording.next_check_at <= now)
     # A missing file may turn up later (a share mounted late, a copy restored): check those again on
     # request, each once per run (a row checked in this run carries verified_at == now).
     missing = and_(
         Recording.status == "missing", or_(Recording.verified_at.is_(None), Recording.verified_at < now)
     )
+    states = [pending, recheck, missing] if recheck_missing else [pending, recheck]
     return (
-        select(Recording.id, Recording.uri, Call.answered_at, Call.ended_at)
+        select(Recording.id, Recording.uri, Call.answered_at, Recording.check_attempts)
         .join(Call, Call.id == Recording.call_id)
         .where(
             Recording.source == SOURCE,
-            or_(pending, missing) if recheck_missing else pending,
-            or_(
-                Call.ended_at.is_not(None),
-                func.coalesce(Recording.started_at, Recording.created_at) < now - grace,
-            ),
+            or_(*states),
+            Call.ended_at.is_not(None),
+            Call.ended_at <= now - policy.delay,
         )
         .order_by(Recording.id)
     )
@@ -105,25 +139,23 @@ def due(
 def claim(
     db: Database,
     now: datetime,
+    policy: Policy = DEFAULT_POLICY,
     *,
-    grace: timedelta = DEFAULT_GRACE,
-    lease: timedelta = DEFAULT_LEASE,
     batch: int = DEFAULT_BATCH,
     recheck_missing: bool = False,
 ) -> list[Claimed]:
     """Claim up to ``batch`` recordings that are due for a check; returns what was claimed."""
-    query = due(now, grace=grace, lease=lease, recheck_missing=recheck_missing).limit(batch)
-    rows = claim_rows(db, query, status="pending", verified_at=now)
-    return [Claimed(row.id, row.uri, row.answered_at is not None, row.ended_at is not None) for row in rows]
+    query = due(now, policy, recheck_missing=recheck_missing).limit(batch)
+    rows = claim_rows(db, query, status="pending", verified_at=now, next_check_at=None)
+    return [Claimed(row.id, row.uri, row.answered_at is not None, row.check_attempts) for row in rows]
 
 
 def verify(
     db: Database,
     monitor_dir: Path,
     now: datetime,
+    policy: Policy = DEFAULT_POLICY,
     *,
-    grace: timedelta = DEFAULT_GRACE,
-    lease: timedelta = DEFAULT_LEASE,
     batch: int = DEFAULT_BATCH,
     recheck_missing: bool = False,
 ) -> VerifyResult:
@@ -136,20 +168,20 @@ def verify(
         root = monitor_root(monitor_dir)
     except MonitorFolderMissing:
         with db.read() as session:
-            if session.execute(due(now, grace=grace, lease=lease).limit(1)).first() is None:
+            if session.execute(due(now, policy).limit(1)).first() is None:
                 return VerifyResult()  # nothing to check: an absent folder is no problem yet
         raise
     result = VerifyResult()
-    claimed = claim(db, now, grace=grace, lease=lease, batch=batch, recheck_missing=recheck_missing)
+    claimed = claim(db, now, policy, batch=batch, recheck_missing=recheck_missing)
     started = time.perf_counter()
     for item in claimed:
         check = inspect(root, item.uri)
-        if check.status == "missing" and item.ended and not item.answered:
+        if check.status == "missing" and not item.answered:
             check = MediaCheck("missing", f"no file: {NOT_ANSWERED}")
-        if _store(db, item, check, now):
+        if _store(db, item, check, now, policy):
             setattr(result, check.status, getattr(result, check.status) + 1)
             result.bytes += check.size_bytes or 0
-            if check.status != "verified":
+            if check.status in ("missing", "invalid") or (check.status == "empty" and item.answered):
                 log.warning("recording %s (%s): %s: %s", item.id, item.uri, check.status, check.problem)
         else:
             result.lost += 1
@@ -162,9 +194,8 @@ def verify_all(
     db: Database,
     monitor_dir: Path,
     now: datetime,
+    policy: Policy = DEFAULT_POLICY,
     *,
-    grace: timedelta = DEFAULT_GRACE,
-    lease: timedelta = DEFAULT_LEASE,
     batch: int = DEFAULT_BATCH,
     recheck_missing: bool = False,
     max_batches: int | None = None,
@@ -173,9 +204,7 @@ def verify_all(
     total = VerifyResult()
     batches = 0
     while max_batches is None or batches < max_batches:
-        result = verify(
-            db, monitor_dir, now, grace=grace, lease=lease, batch=batch, recheck_missing=recheck_missing
-        )
+        result = verify(db, monitor_dir, now, policy, batch=batch, recheck_missing=recheck_missing)
         total.add(result)
         batches += 1
         if result.claimed < batch:
@@ -197,13 +226,15 @@ def verify_recordings(
         db,
         settings.path(settings.storage.monitor_dir),
         now,
+        Policy.from_settings(settings),
         batch=batch,
         max_batches=max_batches,
         recheck_missing=recheck_missing,
     )
 
 
-def _store(db: Database, item: Claimed, check: MediaCheck, now: datetime) -> bool:
+def _store(db: Database, item: Claimed, check: MediaCheck, now: datetime, policy: Policy) -> bool:
+    attempts = item.attempts + 1
     with db.transaction() as session:
         changed = session.execute(
             update(Recording)
@@ -215,6 +246,8 @@ def _store(db: Database, item: Claimed, check: MediaCheck, now: datetime) -> boo
                 duration_s=check.duration_s,
                 sha256=check.sha256,
                 verified_at=now,
+                check_attempts=attempts,
+                next_check_at=policy.next_check(attempts, now) if check.status == "invalid" else None,
             )
             .execution_options(synchronize_session=False)
         )

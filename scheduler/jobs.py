@@ -117,7 +117,9 @@ JOBS: dict[str, JobSpec] = {
     ),
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
     "verify_recordings": JobSpec(
-        verify_recordings, 60, "check the recordings of ended calls: file present, duration, sha256"
+        verify_recordings,
+        60,
+        "check the recordings of ended calls (file present, duration, sha256); look again at invalid ones",
     ),
     "fetch_twilio_recordings": JobSpec(
         fetch_twilio_recordings, 30, "download Twilio recordings into the store, verify, optionally delete"

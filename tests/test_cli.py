@@ -124,3 +124,29 @@ def test_recordings_verify_and_reconcile(
         session.execute(update(Call).values(answered_at=None))
     code, output = invoke("recordings", "reconcile")
     assert code == 0 and "problems: 0" in output
+
+
+def test_recordings_reconcile_lists_answered_calls_recorded_empty_or_short(
+    env: dict[str, str], db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monitor = tmp_path / "monitor"
+    monkeypatch.setenv("CALLCENTER_STORAGE__MONITOR_DIR", str(monitor))
+    monkeypatch.setenv("CALLCENTER_RECORDINGS__SHORT_RATIO", "0.9")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    pcm_wav(monitor / "empty.wav", 0.0)
+    pcm_wav(monitor / "short.wav", 20.0)
+    pcm_wav(monitor / "unanswered.wav", 0.0)
+    call_with_recording(db, start, "empty.wav", linkedid="3.1", answered=start, ended=start, talk_s=8)
+    # 20 s < 30 × 0.9 − 5: short with this ratio (not with the default 0.5)
+    short = call_with_recording(
+        db, start, "short.wav", linkedid="3.2", answered=start, ended=start, talk_s=30
+    )
+    call_with_recording(db, start, "unanswered.wav", linkedid="3.3", ended=start)
+    code, output = invoke("recordings", "verify", "--json")
+    assert code == 0 and json.loads(output)["empty"] == 2 and json.loads(output)["verified"] == 1
+
+    code, output = invoke("recordings", "reconcile")
+    assert code == 1, output
+    assert "answered calls recorded empty or short: 2" in output
+    assert "(and 1 empty recordings of calls never answered: expected)" in output
+    assert f"call {short} (linkedid 3.2): 20 s recorded, talked 30 s" in output

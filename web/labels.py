@@ -39,7 +39,9 @@ TIERS: Mapping[str, LazyString] = {
 RECORDING_STATUSES: Mapping[str, LazyString] = {
     "pending": _l("Pending"),
     "verified": _l("Verified"),
+    "empty": _l("Empty (never bridged)"),
     "missing": _l("Missing"),
+    "invalid": _l("Unusable file"),
 }
 
 

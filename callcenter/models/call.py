@@ -138,7 +138,16 @@ class Recording(Base):
     """A recording segment of a call (a call may have several)."""
 
     __tablename__ = "recording"
-    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        # The invalid files the verifier looks at again (recordings/verify.py, migration 0011).
+        Index(
+            "ix_recording_next_check_at",
+            "next_check_at",
+            postgresql_where=text("next_check_at IS NOT NULL"),
+            sqlite_where=text("next_check_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)
@@ -146,9 +155,12 @@ class Recording(Base):
     external_id: Mapped[str] = mapped_column(String(255))  # MixMonitor path, RecordingSid
     kind: Mapped[str] = mapped_column(String(16), default="call")  # call | voicemail
     uri: Mapped[str] = mapped_column(Text)  # where our copy lives (relative to the store)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|verified|missing
-    problem: Mapped[str | None] = mapped_column(String(255))  # why it is missing or invalid
+    # pending | verified | empty (header only: never bridged) | missing | invalid
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    problem: Mapped[str | None] = mapped_column(String(255))  # why it is empty, missing or invalid
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    check_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # files read
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # an invalid file's next look
     duration_s: Mapped[float | None]
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))

@@ -164,6 +164,18 @@ def _seed_calls(db: Database, now: datetime) -> dict[str, int]:
             "pending": make_recorded_call(
                 s, agent_id=c.id, queue="consultation", start=at(9), statuses=("pending",), caller=None
             ).id,
+            # a header-only file (status empty) holds no audio to review, even beside a verified one
+            "empty": make_recorded_call(
+                s, agent_id=c.id, queue="consultation", start=at(9), statuses=("empty",), caller=None
+            ).id,
+            "empty_and_verified": make_recorded_call(
+                s,
+                agent_id=c.id,
+                queue="consultation",
+                start=at(9),
+                statuses=("verified", "empty"),
+                caller=None,
+            ).id,
             "no_agent": make_recorded_call(
                 s, agent_id=None, queue="consultation", start=at(9), caller=None
             ).id,
@@ -182,7 +194,9 @@ def _seed_calls(db: Database, now: datetime) -> dict[str, int]:
     return ids
 
 
-def test_population_leaves_out_short_unrecorded_missing_and_other_days(db: Database, now: datetime) -> None:
+def test_population_leaves_out_short_unrecorded_missing_empty_and_other_days(
+    db: Database, now: datetime
+) -> None:
     ids = _seed_calls(db, now)
     first, last = period_bounds(DAY, DAY + timedelta(days=1), ZONE)
     with db.read() as s:

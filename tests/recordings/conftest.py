@@ -61,6 +61,7 @@ def call_with_recording(
     kind: str = "call",
     answered: datetime | None = None,
     ended: datetime | None = None,
+    talk_s: int | None = None,
 ) -> int:
     """A call whose timeline names one recording (the row is created pending); returns the call id."""
     seen = CallSeen(channel="asterisk", external_id=linkedid, at=at, from_raw="13800138000")
@@ -74,5 +75,7 @@ def call_with_recording(
     with db.transaction() as session:
         call = record_call(session, seen, [entry], region="CN", now=at)
         call_id = call.id
-        session.execute(update(Call).where(Call.id == call_id).values(answered_at=answered, ended_at=ended))
+        session.execute(
+            update(Call).where(Call.id == call_id).values(answered_at=answered, ended_at=ended, talk_s=talk_s)
+        )
     return call_id

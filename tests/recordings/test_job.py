@@ -22,7 +22,7 @@ def test_verify_recordings_job(db: Database, tmp_path: Path, now: datetime) -> N
     result = jobs.run("verify_recordings")  # no folder and nothing due: a quiet no-op
     assert isinstance(result, VerifyResult) and result.claimed == 0
     pcm_wav(monitor / "a.wav", 1.0)
-    call_with_recording(db, now - timedelta(minutes=5), "a.wav", ended=now)
+    call_with_recording(db, now - timedelta(minutes=5), "a.wav", ended=now - timedelta(minutes=1))
     result = jobs.run("verify_recordings")
     assert isinstance(result, VerifyResult) and result.verified == 1
 
@@ -32,6 +32,6 @@ def test_the_job_waits_for_an_absent_folder(
 ) -> None:
     settings = make_settings(tmp_path, db.url, storage={"monitor_dir": str(tmp_path / "not-mounted")})
     jobs.bind(jobs.Runtime(settings=settings, db=db, clock=lambda: now))
-    call_with_recording(db, now - timedelta(minutes=5), "a.wav", ended=now)
+    call_with_recording(db, now - timedelta(minutes=5), "a.wav", ended=now - timedelta(minutes=1))
     assert jobs.run("verify_recordings") is None
     assert "not-mounted" in caplog.text

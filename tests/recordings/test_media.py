@@ -112,3 +112,19 @@ def test_a_folder_or_fifo_is_not_a_recording(root: Path) -> None:
 def test_an_absent_monitor_folder_is_an_error_not_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(MonitorFolderMissing, match="mounted"):
         monitor_root(tmp_path / "not-mounted")
+
+
+def test_header_only_files_are_empty_not_verified_nor_invalid(root: Path) -> None:
+    """What MixMonitor's b option leaves for a call never bridged: the header, no audio."""
+    pcm_wav(root / "pcm.wav", 0.0)
+    check = inspect(root, "pcm.wav")
+    assert (check.status, check.size_bytes, check.duration_s, check.format) == ("empty", 44, 0.0, "wav/pcm")
+    assert check.sha256 and "header-only" in (check.problem or "")
+    wav49(root / "gsm.WAV", blocks=0)
+    assert inspect(root, "gsm.WAV").status == "empty"
+    (root / "raw.sln").write_bytes(b"")  # a headerless format has no header to leave
+    assert inspect(root, "raw.sln").status == "empty"
+    (root / "no-header.wav").write_bytes(b"")  # a WAV without even its header is broken
+    assert inspect(root, "no-header.wav").status == "invalid"
+    pcm_wav(root / "short.wav", 0.02)  # one 20 ms frame is audio
+    assert inspect(root, "short.wav").status == "verified"

@@ -61,3 +61,17 @@ def test_recording_row(app: Flask) -> None:
         "1:15",
         "1.2 MB",
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        ("pending", "待处理"),
+        ("empty", "空录音（未接通坐席）"),
+        ("missing", "缺失"),
+        ("invalid", "文件不可用"),
+    ],
+)
+def test_every_recording_status_has_a_label(app: Flask, status: str, shown: str) -> None:
+    with app.test_request_context("/?lang=zh"):
+        assert recording_row(Recording(source="asterisk", status=status), SHANGHAI).status == shown
