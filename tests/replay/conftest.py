@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect as table_names
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from callcenter.db import Database
-from callcenter.models import Agent, Call, CallbackTask, Caller, CallEvent, Queue, Recording
+from callcenter.models import Agent, Call, CallbackTask, Caller, CallEvent, MissedRing, Queue, Recording
 from callcenter.settings import Settings
 from callcenter.voice.agi.main import build_server
 from callcenter.voice.agi.server import RunningServer
@@ -58,7 +57,7 @@ class Snapshot:
     ]  # key, kind, node, at, seq, data
     recordings: list[dict[str, Any]]
     callbacks: list[dict[str, Any]]
-    missed_rings: list[dict[str, Any]] | None  # None: there is no missed_ring table
+    missed_rings: list[dict[str, Any]]
     calls: int
 
     def comparable(self) -> dict[str, Any]:
@@ -91,10 +90,18 @@ def snapshot(db: Database) -> Snapshot:
         ).scalars()
         recordings = session.execute(select(Recording).order_by(Recording.external_id)).scalars()
         tasks = session.execute(select(CallbackTask).order_by(CallbackTask.key)).scalars()
-        missed: list[dict[str, Any]] | None = None
-        if "missed_ring" in table_names(session.connection()).get_table_names():
-            rows = session.execute(text("SELECT * FROM missed_ring ORDER BY at")).mappings()
-            missed = [{k: v for k, v in row.items() if k not in ("id", "created_at")} for row in rows]
+        rings = session.execute(select(MissedRing).order_by(MissedRing.at, MissedRing.id)).scalars()
+        missed = [
+            {
+                "agent_id": ring.agent_id,
+                "interface": ring.interface,
+                "member": ring.member,
+                "queue_name": ring.queue_name,
+                "ring_s": ring.ring_s,
+                "at": ring.at,
+            }
+            for ring in rings
+        ]
         return Snapshot(
             call={column: getattr(call, column) for column in CALL_COLUMNS},
             agent=agent.name if agent else None,
