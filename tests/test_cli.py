@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -124,3 +125,19 @@ def test_recordings_verify_and_reconcile(
         session.execute(update(Call).values(answered_at=None))
     code, output = invoke("recordings", "reconcile")
     assert code == 0 and "problems: 0" in output
+
+
+@pytest.mark.parametrize("command", ["agi", "serve"])
+def test_a_busy_fastagi_port_stops_start_up_with_one_line(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("CALLCENTER_AGI__PORT", str(port))
+        monkeypatch.setenv("CALLCENTER_WEB__SECRET_KEY", "a test secret key of some length")
+        code, output = invoke(command)
+    assert code == 1, output
+    assert output.strip() == (
+        f"Error: FastAGI: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(is another `callcenter agi` or `callcenter serve` running?)"
+    )

@@ -7,6 +7,7 @@ queue (``CC_QUEUE``) and the failure is logged with the call id and recorded on 
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import queue
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from callcenter.exceptions import ProtocolError
+from callcenter.exceptions import ConfigurationError, ProtocolError
 from callcenter.services.calls import CallSeen, Entry
 from callcenter.services.journal import Recorder
 from callcenter.voice.agi.protocol import AgiHangup, BadEnvironment, DeadlineReader, Limits, SocketAGI
@@ -184,6 +185,19 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
     @property
     def port(self) -> int:
         return int(self.server_address[1])
+
+    def server_bind(self) -> None:
+        """Bind, or stop start-up with one clear line (``callcenter agi``/``serve`` print it, exit 1)."""
+        host, port = str(self.server_address[0]), int(self.server_address[1])
+        try:
+            super().server_bind()
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            hint = " (is another `callcenter agi` or `callcenter serve` running?)"
+            raise ConfigurationError(
+                f"FastAGI: cannot listen on {host}:{port}: {reason}"
+                + (hint if exc.errno == errno.EADDRINUSE else "")
+            ) from exc
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Hand the connection to an idle worker, or start one; over ``max_sessions``, close it."""
