@@ -124,10 +124,11 @@ class Ivr(Section):
 class Agi(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=4573, ge=0, le=65535)  # 0: any free port (tests)
-    env_timeout_s: float = Field(default=5.0, gt=0)
+    env_timeout_s: float = Field(default=5.0, gt=0)  # for the whole agi_* block, not per read
     reply_timeout_s: float = Field(default=120.0, gt=0)
     max_line_bytes: int = Field(default=8192, ge=256)
     max_env_lines: int = Field(default=200, ge=10)
+    max_sessions: int = Field(default=500, ge=1)  # sessions at once (one thread each); more are closed
 
 
 class Ami(Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -150,3 +151,19 @@ def test_recordings_reconcile_lists_answered_calls_recorded_empty_or_short(
     assert "answered calls recorded empty or short: 2" in output
     assert "(and 1 empty recordings of calls never answered: expected)" in output
     assert f"call {short} (linkedid 3.2): 20 s recorded, talked 30 s" in output
+
+
+@pytest.mark.parametrize("command", ["agi", "serve"])
+def test_a_busy_fastagi_port_stops_start_up_with_one_line(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("CALLCENTER_AGI__PORT", str(port))
+        monkeypatch.setenv("CALLCENTER_WEB__SECRET_KEY", "a test secret key of some length")
+        code, output = invoke(command)
+    assert code == 1, output
+    assert output.strip() == (
+        f"Error: FastAGI: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(is another `callcenter agi` or `callcenter serve` running?)"
+    )

@@ -44,4 +44,3 @@ def register_from_entry(session: Session, call: Call, entry: Entry, now: datetim
         ],
         ["key"],
     )
-

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +18,13 @@ from bench.agi import HOTLINE_COMMANDS
 from callcenter.db import Database
 from callcenter.ivr import engine
 from callcenter.models import Call, CallEvent
+from callcenter.services.demo import seed_demo
 from callcenter.services.journal import Recorder, Spool
 from callcenter.settings import Settings
 from callcenter.voice.agi.main import build_server
 from callcenter.voice.agi.server import FastAGIServer, RunningServer
 from callcenter.voice.agi.simulate import CallScript, Simulation, simulate_call
+from tests.conftest import make_settings
 
 from .test_agi_protocol import ENV
 
@@ -287,3 +290,113 @@ def test_the_benchmark_baseline_sends_what_the_hotline_sends(call: Place) -> Non
     result = call("2", caller_number="+8615000150000")
     shape = [command.split('" "')[0] for command in result.commands]
     assert shape == [command.split('" "')[0] for command in HOTLINE_COMMANDS]
+
+
+# --- slow senders: one deadline for the whole environment block, a cap on sessions ---------------------
+
+
+class Trickler:
+    """Connections that send a byte now and then, never finishing the ``agi_*`` block; non-blocking,
+    all driven from the test thread (so the test adds no threads of its own)."""
+
+    def __init__(self, port: int, count: int, head: bytes = b"") -> None:
+        self.started = time.monotonic()
+        self.socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
+        for sock in self.socks:
+            if head:
+                sock.sendall(head)
+            sock.setblocking(False)
+        self.closed_at: dict[int, float] = {}
+        self.sent = 0
+
+    def tick(self) -> None:
+        byte = b"agi_network_script: hotline\n"[self.sent % 28 : self.sent % 28 + 1]
+        self.sent += 1
+        for index, sock in enumerate(self.socks):
+            if index in self.closed_at:
+                continue
+            try:
+                sock.send(byte)
+                if sock.recv(1) == b"":
+                    raise ConnectionResetError
+            except BlockingIOError:
+                continue
+            except OSError:  # reset or broken pipe: the server closed it
+                self.closed_at[index] = time.monotonic() - self.started
+
+    def run(self, seconds: float, every: float = 0.05, watch: Callable[[], None] | None = None) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and len(self.closed_at) < len(self.socks):
+            self.tick()
+            if watch is not None:
+                watch()
+            time.sleep(every)
+
+    def close(self) -> None:
+        for sock in self.socks:
+            sock.close()
+
+
+def session_threads() -> int:
+    return sum(thread.name == "fastagi-session" for thread in threading.enumerate())
+
+
+def test_a_trickling_sender_is_cut_at_the_deadline_for_the_whole_block(
+    agi_server: FastAGIServer, db: Database
+) -> None:
+    """env_timeout_s = 0.5 for the block: a byte every 0.1 s never lets one read time out."""
+    head = ENV[: ENV.index(b"agi_calleridname")]  # the call is named, then the rest trickles
+    slow = Trickler(agi_server.port, 1, head=head)
+    try:
+        slow.run(5.0, every=0.1)
+    finally:
+        slow.close()
+    assert 0 in slow.closed_at, "the server kept a trickling sender for 5 s"
+    assert slow.closed_at[0] < 2.0  # the rest of the block would take about 40 s at this pace
+    assert agi_server.fallback.recorder.flush()
+    record = the_call(db, "1795424056.1")
+    assert record.end_reason is not None and "AGI environment not complete in time" in record.end_reason
+
+
+@pytest.fixture
+def capped_server(tmp_path: Path, db: Database, now: datetime) -> Iterator[FastAGIServer]:
+    with db.transaction() as session:
+        seed_demo(session, now=now, admin_password="admin-password")
+    settings = make_settings(
+        tmp_path, db.url, agi={"env_timeout_s": 1.0, "reply_timeout_s": 5.0, "max_sessions": 10}
+    )
+    server = build_server(settings, db, lambda: now, port=0)
+    with RunningServer(server):
+        yield server
+
+
+def test_fifty_slow_senders_hold_at_most_the_cap_and_only_until_the_deadline(
+    capped_server: FastAGIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="callcenter.voice.agi.server")
+    peak = [0]
+
+    def watch() -> None:
+        peak[0] = max(peak[0], session_threads())
+
+    slow = Trickler(capped_server.port, 50)
+    try:
+        slow.run(6.0, watch=watch)
+    finally:
+        slow.close()
+    times = sorted(slow.closed_at.values())
+    assert len(times) == 50, f"{50 - len(times)} slow senders still connected after 6 s"
+    early = [t for t in times if t < 0.6]  # well before the 1 s deadline
+    assert len(early) == 40  # over the cap: closed at once
+    assert all(0.8 < t < 3.0 for t in times[40:])  # the 10 served ones: cut at the deadline
+    assert peak[0] <= 10
+    assert capped_server.refused == 40
+    refusals = [r.getMessage() for r in caplog.records if "agi.max_sessions" in r.getMessage()]
+    assert len(refusals) == 1, refusals  # rate-limited: one line for the burst
+    assert "10 sessions in flight" in refusals[0] and "agi.max_sessions = 10" in refusals[0]
+    deadline = time.monotonic() + 5
+    while capped_server.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert capped_server.in_flight == 0
+    result = simulate_call("127.0.0.1", capped_server.port, CallScript(inputs=["2"]), timeout_s=10)
+    assert result.queue == "complaint"  # a normal session is served after the burst

@@ -65,4 +65,5 @@ def build_server(
         limits=Limits(max_line_bytes=agi.max_line_bytes, max_env_lines=agi.max_env_lines),
         env_timeout_s=agi.env_timeout_s,
         reply_timeout_s=agi.reply_timeout_s,
+        max_sessions=agi.max_sessions,
     )

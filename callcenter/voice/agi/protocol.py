@@ -16,13 +16,18 @@ get_variable, verbose, hangup, …) and replaces the parts that break:
 * ``get_data`` drops the ``(timeout)`` flag and the reply parser misses empty results → our parser
   keeps empty values and parenthesised data;
 * lines are read with a length limit and an env block with a line limit, so oversized or garbage
-  input ends one session with a clear error instead of exhausting memory.
+  input ends one session with a clear error instead of exhausting memory;
+* the whole env block has one deadline (:class:`DeadlineReader`), not a timeout per read: a sender
+  trickling a byte now and then cannot hold a session thread longer than the deadline.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+import socket
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -88,6 +93,32 @@ class Limits:
     max_env_lines: int = 200
 
 
+class DeadlineReader(io.RawIOBase):
+    """A socket's bytes for an :class:`io.BufferedReader`, with an optional overall deadline.
+
+    While ``deadline`` (a :func:`time.monotonic` instant) is set, each ``recv`` waits at most until it
+    and a read after it raises :class:`TimeoutError`, however the bytes trickle in (a buffered
+    ``readline`` may call ``recv`` many times). Without a deadline the socket's own timeout applies to
+    each read.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("deadline passed")
+            self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
 def decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
@@ -143,6 +174,10 @@ class SocketAGI(AGI):  # type: ignore[misc]
                 ) from None
             except ProtocolError as exc:
                 raise BadEnvironment(str(exc), self.env) from exc
+            except TimeoutError:
+                raise BadEnvironment(
+                    f"AGI environment not complete in time ({len(self.env)} variables arrived)", self.env
+                ) from None
             if not line.strip():
                 if self.env:
                     return

@@ -7,21 +7,24 @@ queue (``CC_QUEUE``) and the failure is logged with the call id and recorded on 
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import logging
 import queue
 import socketserver
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from callcenter.exceptions import ProtocolError
+from callcenter.exceptions import ConfigurationError, ProtocolError
 from callcenter.services.calls import CallSeen, Entry
 from callcenter.services.journal import Recorder
-from callcenter.voice.agi.protocol import AgiHangup, BadEnvironment, Limits, SocketAGI
+from callcenter.voice.agi.protocol import AgiHangup, BadEnvironment, DeadlineReader, Limits, SocketAGI
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +146,15 @@ class FastAGIHandler(socketserver.StreamRequestHandler):
     def setup(self) -> None:
         self.request.settimeout(self.server.env_timeout_s)
         super().setup()
+        # Reads go through a DeadlineReader: the whole agi_* block has one deadline (env_timeout_s),
+        # not one per recv, so a sender trickling bytes cannot hold this thread.
+        self.rfile.close()  # the socket file made by StreamRequestHandler (it holds a socket reference)
+        self.reader = DeadlineReader(self.request)
+        self.rfile = io.BufferedReader(self.reader)
 
     def handle(self) -> None:
         peer = f"{self.client_address[0]}:{self.client_address[1]}" if self.client_address else "?"
+        self.reader.deadline = time.monotonic() + self.server.env_timeout_s
         try:
             agi = SocketAGI(self.rfile, self.wfile, self.server.limits)
         except BadEnvironment as exc:
@@ -155,6 +164,7 @@ class FastAGIHandler(socketserver.StreamRequestHandler):
         except (ProtocolError, OSError) as exc:
             log.warning("AGI connection from %s dropped before the environment was read: %s", peer, exc)
             return
+        self.reader.deadline = None
         self.request.settimeout(self.server.reply_timeout_s)
         if agi.ignored_env_lines:
             log.warning("AGI from %s: ignored %d malformed environment lines", peer, agi.ignored_env_lines)
@@ -174,6 +184,9 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
     # thread start and a wait for it to run, which under load is a GIL hand-off per call. Workers
     # idle beyond this many end.
     max_idle_workers = 64
+    # Connections over ``max_sessions`` are closed unserved; the WARNING saying so is written at most
+    # once per this many seconds, with the number closed since the previous one.
+    refusal_log_interval_s = 10.0
 
     def __init__(
         self,
@@ -184,12 +197,18 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
         limits: Limits | None = None,
         env_timeout_s: float = 5.0,
         reply_timeout_s: float = 120.0,
+        max_sessions: int = 500,
     ) -> None:
         self.router = router
         self.fallback = fallback
         self.limits = limits or Limits()
         self.env_timeout_s = env_timeout_s
         self.reply_timeout_s = reply_timeout_s
+        self.max_sessions = max_sessions
+        self.in_flight = 0  # sessions accepted and not yet finished (queued for a worker or running)
+        self.refused = 0  # connections closed unserved because of max_sessions
+        self._refused_unlogged = 0
+        self._refusal_logged_at: float | None = None
         self._sessions: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
         self._workers_lock = threading.Lock()
         self._workers: set[threading.Thread] = set()
@@ -200,9 +219,26 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
+    def server_bind(self) -> None:
+        """Bind, or stop start-up with one clear line (``callcenter agi``/``serve`` print it, exit 1)."""
+        host, port = str(self.server_address[0]), int(self.server_address[1])
+        try:
+            super().server_bind()
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            hint = " (is another `callcenter agi` or `callcenter serve` running?)"
+            raise ConfigurationError(
+                f"FastAGI: cannot listen on {host}:{port}: {reason}"
+                + (hint if exc.errno == errno.EADDRINUSE else "")
+            ) from exc
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Hand the connection to an idle worker, or start one."""
+        """Hand the connection to an idle worker, or start one; over ``max_sessions``, close it."""
         with self._workers_lock:
+            if self.in_flight >= self.max_sessions:
+                self._refuse(request, client_address)
+                return
+            self.in_flight += 1
             if self._idle_workers:
                 self._idle_workers -= 1  # that worker's next get() takes this session
                 self._sessions.put((request, client_address))
@@ -212,6 +248,31 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
             )
             self._workers.add(worker)
         worker.start()
+
+    def _refuse(self, request: Any, client_address: Any) -> None:
+        """Close a connection over the cap at once, sending nothing (called with the workers lock held):
+        Asterisk's AGI() returns and the dialplan's fail-safe sends the caller to the default queue."""
+        self.shutdown_request(request)
+        self.refused += 1
+        self._refused_unlogged += 1
+        now = time.monotonic()
+        if (
+            self._refusal_logged_at is not None
+            and now - self._refusal_logged_at < self.refusal_log_interval_s
+        ):
+            return
+        self._refusal_logged_at = now
+        count, self._refused_unlogged = self._refused_unlogged, 0
+        peer = f"{client_address[0]}:{client_address[1]}" if client_address else "?"
+        log.warning(
+            "FastAGI: %d sessions in flight, at the cap (agi.max_sessions = %d): connection from %s closed "
+            "unserved; %d closed so far since the last such line (one line per %.0f s at most)",
+            self.in_flight,
+            self.max_sessions,
+            peer,
+            count,
+            self.refusal_log_interval_s,
+        )
 
     def _work(self, first: tuple[Any, Any]) -> None:
         session: tuple[Any, Any] | None = first
@@ -224,6 +285,7 @@ class FastAGIServer(socketserver.ThreadingTCPServer):
             finally:
                 self.shutdown_request(request)
             with self._workers_lock:
+                self.in_flight -= 1
                 if self._idle_workers >= self.max_idle_workers:
                     self._workers.discard(threading.current_thread())
                     return

@@ -23,7 +23,10 @@ we keep pyst2 for FastAGI only and this module reuses nothing of it at run time.
   starts again. The gap between the last event before a drop and the first one after it is logged at
   WARNING and kept in ``gaps``;
 * ``close()`` sends a best-effort ``Logoff`` without waiting, shuts the socket down and joins the
-  threads with a bound, so it returns promptly even when the server went silent.
+  threads with a bound, so it returns promptly even when the server went silent;
+* permissions: ``missing_write_classes`` asks Asterisk (``ListCommands``) which of the actions the
+  service sends this user may run, and the first ``Permission denied`` answer to each action is logged
+  once per process at WARNING with the manager.conf line to fix.
 """
 
 from __future__ import annotations
@@ -48,6 +51,18 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Handler = Callable[[Message], None]
 READ_SIZE = 65536
+
+
+# The manager.conf ``write =`` class Asterisk 22 requires for each action the service sends (the
+# action's authority: main/manager.c, apps/app_queue.c; one class of it is enough), and what for.
+ACTION_CLASSES: dict[str, str] = {"Originate": "originate", "Redirect": "call", "QueuePause": "agent"}
+ACTION_USES: dict[str, str] = {
+    "Originate": "outbound callbacks and surveys",
+    "Redirect": "transfers to a department",
+    "QueuePause": "pausing agents on break, in wrap-up or offline (else queues keep offering them calls)",
+}
+WRITE_LINE = "write = " + ",".join(dict.fromkeys(ACTION_CLASSES.values()))
+PERMISSION_DENIED = "Permission denied"
 
 
 class AmiError(Exception):
@@ -152,6 +167,57 @@ class EventWaiter:
 
     def cancel(self) -> None:
         self.client._forget_event_waiter(self.action_id, self._waiter)
+
+
+def is_permission_denied(response: Message) -> bool:
+    """Asterisk's answer to an action the user's ``write`` classes do not cover."""
+    return response.get("Response") == "Error" and response.get("Message") == PERMISSION_DENIED
+
+
+def fix_hint(username: str, classes: list[str]) -> str:
+    names = ", ".join(repr(name) for name in classes)
+    return (
+        f"add {names} to the write line of [{username}] in manager.conf ({WRITE_LINE}) "
+        "and run 'manager reload' on Asterisk"
+    )
+
+
+class RefusalLog:
+    """Logs the first ``Permission denied`` of each action once per process, whatever the connection
+    (the web's presence changes use a short connection per action)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[tuple[str, str]] = set()
+
+    def report(self, action: str, username: str, host: str) -> bool:
+        """Log the refusal unless this action was already reported; True if it was logged now."""
+        with self._lock:
+            if (username, action) in self._seen:
+                return False
+            self._seen.add((username, action))
+        needed = ACTION_CLASSES.get(action)
+        use = f" ({ACTION_USES[action]})" if action in ACTION_USES else ""
+        hint = fix_hint(username, [needed]) if needed else "check its write classes in manager.conf"
+        log.warning(
+            "AMI user %r on %s may not run %s%s: Asterisk answered %r; %s. Further refusals of %s "
+            "are not logged again",
+            username,
+            host,
+            action,
+            use,
+            PERMISSION_DENIED,
+            hint,
+            action,
+        )
+        return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+
+refusals = RefusalLog()
 
 
 class AmiClient:
@@ -293,7 +359,11 @@ class AmiClient:
         """Send one action and return its response (matched by ActionID). Raises :class:`AmiError`."""
         waiter = _Waiter()
         action_id = self._send(action, headers, waiter, action_id)
-        return self._await(action_id, waiter, timeout).response  # type: ignore[return-value]
+        response = self._await(action_id, waiter, timeout).response
+        assert response is not None
+        if is_permission_denied(response):
+            refusals.report(action, self.username, f"{self.host}:{self.port}")
+        return response
 
     def send_list_action(
         self,
@@ -318,6 +388,52 @@ class AmiClient:
         for line in response.data:
             lines.extend(part for part in line.split("\n") if part.strip() != "--END COMMAND--")
         return lines
+
+    def permitted_actions(self, *, timeout: float | None = None) -> set[str]:
+        """The actions this user may run: Asterisk's ``ListCommands`` lists only those its ``write``
+        classes cover (and those needing none). Raises :class:`AmiError`."""
+        response = self.send_action("ListCommands", timeout=timeout)
+        if response.get("Response") != "Success":
+            raise AmiError(f"ListCommands failed: {response.get('Message')}")
+        return {name for name, _ in response.headers if name not in ("Response", "ActionID", "Message")}
+
+    def missing_write_classes(self, *, timeout: float | None = None) -> dict[str, list[str]]:
+        """The write classes this user lacks, each with the actions of ours it blocks (empty: all fine)."""
+        permitted = self.permitted_actions(timeout=timeout)
+        missing: dict[str, list[str]] = {}
+        for action, needed in ACTION_CLASSES.items():
+            if action not in permitted:
+                missing.setdefault(needed, []).append(action)
+        return missing
+
+    def check_permissions(self, *, timeout: float | None = None) -> dict[str, list[str]] | None:
+        """Log one WARNING naming each missing write class and the manager.conf line to fix (INFO when
+        none is missing); None when the check itself could not run (logged too)."""
+        try:
+            missing = self.missing_write_classes(timeout=timeout)
+        except AmiError as exc:
+            log.warning("AMI permissions of %r not checked: %s", self.username, exc)
+            return None
+        self.report_permissions(missing)
+        return missing
+
+    def report_permissions(self, missing: Mapping[str, list[str]]) -> None:
+        """The log line for a :meth:`missing_write_classes` answer."""
+        if not missing:
+            log.info("AMI user %r may run %s", self.username, ", ".join(ACTION_CLASSES))
+            return
+        blocked = "; ".join(
+            f"{needed!r} for {', '.join(f'{action} ({ACTION_USES[action]})' for action in actions)}"
+            for needed, actions in missing.items()
+        )
+        log.warning(
+            "AMI user %r on %s:%s lacks the write class %s: %s",
+            self.username,
+            self.host,
+            self.port,
+            blocked,
+            fix_hint(self.username, list(missing)),
+        )
 
     def expect_event(self, action_id: str, event: str) -> EventWaiter:
         """Register interest in ``event`` carrying ``action_id`` (e.g. OriginateResponse) before sending."""

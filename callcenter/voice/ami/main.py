@@ -2,12 +2,15 @@
 
 ``callcenter agi`` and ``callcenter serve`` run it next to the FastAGI server when ``ami.host`` is set
 (``running_ami``); it stops with them (SIGTERM/SIGINT stop the server, then the AMI connection is
-logged off and closed).
+logged off and closed). After each login the service checks, off the reader thread, that the AMI user
+may run the actions the service sends (``AmiClient.check_permissions``): a missing ``write`` class is one
+WARNING naming it and the manager.conf line to fix, logged again only if the answer changes.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,7 +22,7 @@ from callcenter.exceptions import ConfigurationError
 from callcenter.services import calls
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
-from callcenter.voice.ami.client import AmiClient, Backoff
+from callcenter.voice.ami.client import AmiClient, AmiError, Backoff
 from callcenter.voice.ami.listener import AmiListener
 from callcenter.voice.ami.originate import OriginateResult, originate
 
@@ -33,7 +36,25 @@ class AmiService:
         self.settings = settings
         self.client = client
         self.listener = listener
+        self.permissions: dict[str, list[str]] | None = None  # missing write classes, once checked
+        self.permissions_checked = threading.Event()
         client.add_handler(listener)
+        client.on_connect(self._check_permissions_soon)
+
+    def _check_permissions_soon(self) -> None:
+        # on_connect runs on the reader thread before it reads: the answer must be awaited elsewhere.
+        threading.Thread(target=self._check_permissions, name="ami-permissions", daemon=True).start()
+
+    def _check_permissions(self) -> None:
+        try:
+            missing = self.client.missing_write_classes()
+        except AmiError as exc:  # a lost connection: the next login checks again
+            log.warning("AMI permissions of %r not checked: %s", self.client.username, exc)
+            return
+        if missing != self.permissions:
+            self.client.report_permissions(missing)
+        self.permissions = missing
+        self.permissions_checked.set()
 
     def start(self) -> None:
         self.client.start()

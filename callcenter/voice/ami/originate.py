@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from callcenter.settings import Ami
-from callcenter.voice.ami.client import AmiClient, AmiError
+from callcenter.voice.ami.client import PERMISSION_DENIED, AmiClient, AmiError
 from callcenter.voice.ami.protocol import HeaderValue
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,9 @@ def originate(
         return OriginateResult(action_id, outcome, channel, message=str(exc), variables=values)
     if response.get("Response") != "Success":
         waiter.cancel()
-        log.warning("originate to %s refused: %s", channel, response.get("Message"))
+        # A missing write class is logged once by the client, with the fix; not once per call.
+        level = logging.DEBUG if response.get("Message") == PERMISSION_DENIED else logging.WARNING
+        log.log(level, "originate to %s refused: %s", channel, response.get("Message"))
         return OriginateResult(
             action_id, Outcome.REFUSED, channel, message=response.get("Message"), variables=values
         )

@@ -2,7 +2,9 @@
 
 An agent on break, in wrap-up or offline must not be offered calls (A5: calls go to available
 agents); Asterisk's queues skip a paused member. Asterisk answers ``Response: Success`` ("Interface
-paused successfully") or ``Error`` ("Interface not found") for a member in no queue.
+paused successfully") or ``Error`` ("Interface not found") for a member in no queue. The action needs
+the ``agent`` write class: without it Asterisk answers ``Error`` "Permission denied" (the client logs the
+first such refusal once per process, with the manager.conf line to fix; later ones only at DEBUG).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from callcenter.settings import Ami
-from callcenter.voice.ami.client import AmiClient, AmiError
+from callcenter.voice.ami.client import PERMISSION_DENIED, AmiClient, AmiError
 from callcenter.voice.ami.redirect import RedirectResult, short_connection
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,9 @@ def sync_presence(
         except AmiError as exc:
             log.warning("presence %s of %s not sent to Asterisk: %s", status, interface, exc)
             return
-        if not result.ok:
+        if result.message == PERMISSION_DENIED:
+            log.debug("QueuePause of %s refused: %s", interface, result.message)  # logged once by the client
+        elif not result.ok:
             log.warning("QueuePause of %s refused: %s", interface, result.message)
 
     thread = threading.Thread(target=run, name="ami-queuepause", daemon=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.settings import Ami
-from callcenter.voice.ami.client import AmiClient, AmiError
+from callcenter.voice.ami.client import PERMISSION_DENIED, AmiClient, AmiError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,9 @@ def redirect(
         return RedirectResult(False, str(exc))
     ok = response.get("Response") == "Success"
     if not ok:
-        log.warning("redirect of %s refused: %s", channel, response.get("Message"))
+        # A missing write class is logged once by the client, with the fix; not once per transfer.
+        level = logging.DEBUG if response.get("Message") == PERMISSION_DENIED else logging.WARNING
+        log.log(level, "redirect of %s refused: %s", channel, response.get("Message"))
     return RedirectResult(ok, response.get("Message"))
 
 

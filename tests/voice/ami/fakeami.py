@@ -4,8 +4,17 @@ Built from /work/shared/captures/ami-one-queue-call.jsonl: the banner line, ``Ke
 a blank line after each message, ActionID echoed on every response. It answers Login (good or bad
 secret), Logoff, Ping, Getvar, Command (Asterisk 22 ``Output:`` lines or the old ``Follows`` body),
 QueueStatus (a list action, with an unrelated event slipped in the middle) and Originate (``Success``
-"Originate successfully queued", then an OriginateResponse event with the same ActionID), and lets a
-test push events, raw bytes, or drop the connection. Deliberately independent of callcenter's parser.
+"Originate successfully queued", then an OriginateResponse event with the same ActionID), ListCommands
+and QueuePause, and lets a test push events, raw bytes, or drop the connection. Deliberately independent
+of callcenter's parser.
+
+Users have ``write`` classes as in manager.conf and each action the authority Asterisk 22 registers it
+with (main/manager.c, apps/app_queue.c): an action runs when the user has one of its classes or it needs
+none, else ``Response: Error`` / ``Message: Permission denied``; ``ListCommands`` lists only the actions
+the user may run, one ``Name: synopsis (Priv: classes)`` line each (``action_listcommands``). QueuePause
+answers as in /work/shared/captures/scenarios/queue-pause-permission/: ``Interface paused successfully``
+(or ``unpaused``) plus one ``QueueMemberPause`` event per queue of the member, sent to the sessions that
+have events on and the ``agent`` read class, or ``Error`` ``Interface not found``.
 """
 
 from __future__ import annotations
@@ -17,11 +26,57 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 CAPTURE = Path("/work/shared/captures/ami-one-queue-call.jsonl")
 BANNER = "Asterisk Call Manager/10.0.0"
+
+# name: (synopsis, authority) of the actions the fake answers, as Asterisk 22 registers them.
+ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "Ping": ("Keepalive command.", frozenset()),
+    "Logoff": ("Logoff Manager.", frozenset()),
+    "ListCommands": ("List available manager commands.", frozenset()),
+    "Getvar": ("Gets a channel variable or function value.", frozenset({"call", "reporting"})),
+    "Command": ("Execute Asterisk CLI Command.", frozenset({"command"})),
+    "QueueStatus": ("Show queue status.", frozenset()),
+    "Originate": ("Originate a call.", frozenset({"originate"})),
+    "QueuePause": ("Makes a queue member temporarily unavailable.", frozenset({"agent"})),
+    "Redirect": ("Redirect (transfer) a call.", frozenset({"call"})),
+}
+# The order Asterisk prints classes in (authority_to_str).
+CLASS_ORDER = [
+    "system",
+    "call",
+    "log",
+    "verbose",
+    "command",
+    "agent",
+    "user",
+    "config",
+    "dtmf",
+    "reporting",
+    "cdr",
+    "dialplan",
+    "originate",
+    "agi",
+    "cc",
+    "aoc",
+    "test",
+    "security",
+    "message",
+]
+
+
+def classes(text: str) -> frozenset[str]:
+    """A manager.conf ``read``/``write`` value: ``all`` is every class."""
+    names = frozenset(part.strip() for part in text.split(",") if part.strip())
+    return frozenset(CLASS_ORDER) if "all" in names else names
+
+
+def priv(authority: frozenset[str]) -> str:
+    return ",".join([name for name in CLASS_ORDER if name in authority] + ["all"]) if authority else "<none>"
 
 
 def load_capture(path: Path = CAPTURE) -> list[dict[str, str]]:
@@ -50,6 +105,9 @@ class Session:
         self.lock = threading.Lock()
         self.logged_in = False
         self.closed = False
+        self.write: frozenset[str] = frozenset()
+        self.read: frozenset[str] = frozenset()
+        self.events_on = True
 
     def send(self, data: bytes) -> None:
         with self.lock:
@@ -101,8 +159,11 @@ class Session:
         action_id = action.get("ActionID", "")
         base = [("Response", "Success"), ("ActionID", action_id)]
         if name == "Login":
-            if action.get("Username") == server.username and action.get("Secret") == server.secret:
+            user = server.users.get(action.get("Username", ""))
+            if user is not None and action.get("Secret") == user.secret:
                 self.logged_in = True
+                self.write, self.read = user.write, user.read
+                self.events_on = action.get("Events", "on") != "off"
                 self.send(wire([*base, ("Message", "Authentication accepted")]))
                 self.send(wire({"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"}))
                 server.logins += 1
@@ -117,6 +178,12 @@ class Session:
                 self.close()
             return
         if not self.logged_in:
+            self.send(
+                wire([("Response", "Error"), ("ActionID", action_id), ("Message", "Permission denied")])
+            )
+            return
+        authority = ACTIONS[name][1] if name in ACTIONS else frozenset()
+        if authority and not authority & self.write:
             self.send(
                 wire([("Response", "Error"), ("ActionID", action_id), ("Message", "Permission denied")])
             )
@@ -180,7 +247,15 @@ class Session:
         elif name == "Originate":
             self.originate(action)
         elif name == "QueuePause":
-            self.send(wire([*base, ("Message", "Interface paused successfully")]))
+            self.queue_pause(action)
+        elif name == "ListCommands":
+            lines = "".join(
+                f"{action_name}: {synopsis} (Priv: {priv(needs)})\r\n"
+                for action_name, (synopsis, needs) in ACTIONS.items()
+                if not needs or needs & self.write
+            )
+            # astman_start_ack: Response and ActionID, no blank line; then the list, then the blank line.
+            self.send(f"Response: Success\r\nActionID: {action_id}\r\n{lines}\r\n".encode())
         elif name == "Redirect":
             # Asterisk's answers: the channel must exist (a caller who hung up is gone).
             if action.get("Channel") in server.live_channels:
@@ -200,6 +275,54 @@ class Session:
             self.send(
                 wire([("Response", "Error"), ("ActionID", action_id), ("Message", "Invalid/unknown command")])
             )
+
+    def queue_pause(self, action: dict[str, str]) -> None:
+        server = self.server
+        action_id = action.get("ActionID", "")
+        interface = action.get("Interface", "")
+        queues = server.queue_members.get(interface, [])
+        if action.get("Queue"):
+            queues = [queue for queue in queues if queue == action["Queue"]]
+        if not queues:
+            self.send(
+                wire([("Response", "Error"), ("ActionID", action_id), ("Message", "Interface not found")])
+            )
+            return
+        paused = action.get("Paused", "").lower() in ("true", "yes", "1", "on")
+        reason = action.get("Reason", "") if paused else ""
+        for queue in queues:
+            event = {
+                "Event": "QueueMemberPause",
+                "Privilege": "agent,all",
+                "Timestamp": f"{time.time():.6f}",
+                "Queue": queue,
+                "MemberName": server.member_names.get(interface, interface),
+                "Interface": interface,
+                "StateInterface": interface,
+                "Membership": "static",
+                "Penalty": "0",
+                "CallsTaken": "0",
+                "LastCall": "0",
+                "LastPause": str(int(time.time())),
+                "LoginTime": "1796224984",
+                "InCall": "0",
+                "Status": "1",
+                "Paused": "1" if paused else "0",
+                "PausedReason": reason,
+                "Ringinuse": "0",
+                "Wrapuptime": "0",
+            }
+            server.send_events([event], need="agent")
+        state = "paused" if paused else "unpaused"
+        self.send(
+            wire(
+                [
+                    ("Response", "Success"),
+                    ("ActionID", action_id),
+                    ("Message", f"Interface {state} successfully"),
+                ]
+            )
+        )
 
     def originate(self, action: dict[str, str]) -> None:
         server = self.server
@@ -247,12 +370,21 @@ class Session:
         threading.Thread(target=later, daemon=True).start()
 
 
+@dataclass(frozen=True)
+class User:
+    secret: str
+    write: frozenset[str]
+    read: frozenset[str]
+
+
 class FakeAmi:
     def __init__(
         self,
         *,
         username: str = "callcenter",
         secret: str = "s3cret",
+        write: str = "all",
+        read: str = "all",
         banner: str = BANNER,
         greet: bool = True,
         silent: bool = False,
@@ -263,6 +395,14 @@ class FakeAmi:
         originate_delay_s: float = 0.05,
     ) -> None:
         self.username, self.secret, self.banner = username, secret, banner
+        self.users: dict[str, User] = {}
+        self.add_user(username, secret, write=write, read=read)
+        # QueuePause: interface -> its queues; the capture's agent 1001 and the console's PJSIP/1001.
+        self.queue_members: dict[str, list[str]] = {
+            "Local/1001@agents-sim/n": ["consultation"],
+            "PJSIP/1001": ["consultation"],
+        }
+        self.member_names: dict[str, str] = {"Local/1001@agents-sim/n": "张伟", "PJSIP/1001": "张伟"}
         self.greet, self.silent, self.reorder, self.answer_pings = greet, silent, reorder, answer_pings
         self.originate, self.failure_reason, self.originate_delay_s = (
             originate,
@@ -285,6 +425,10 @@ class FakeAmi:
         self.port: int = self._listener.getsockname()[1]
         self._stopped = False
         self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def add_user(self, username: str, secret: str, *, write: str = "all", read: str = "all") -> None:
+        """A manager.conf user: ``write``/``read`` as there (``originate,call``, ``all``…)."""
+        self.users[username] = User(secret, classes(write), classes(read))
 
     def start(self) -> FakeAmi:
         self._thread.start()
@@ -318,8 +462,15 @@ class FakeAmi:
         for session in sessions:
             session.send(data)
 
-    def send_events(self, events: Iterable[Mapping[str, Any]]) -> None:
-        self.send_raw(b"".join(wire(event) for event in events))
+    def send_events(self, events: Iterable[Mapping[str, Any]], *, need: str | None = None) -> None:
+        """To every logged-in session; with ``need``, only those with events on and that read class."""
+        data = b"".join(wire(event) for event in events)
+        if need is None:
+            self.send_raw(data)
+            return
+        for session in self.live:
+            if session.events_on and need in session.read:
+                session.send(data)
 
     def drop(self) -> None:
         for session in list(self.sessions):
