@@ -26,8 +26,17 @@ DISPOSITIONS: Mapping[str, LazyString] = {
     "ended_in_ivr": _l("Ended in IVR"),
     "answered": _l("Answered"),
     "abandoned_in_queue": _l("Abandoned in queue"),
+    "queue_timeout": _l("Queue timeout (no agent answered)"),
+    "queue_refused": _l("Queue unavailable (no agent free)"),
+    "queue_callback": _l("Left the queue for a callback"),
     "not_answered": _l("Not answered"),
     "completed": _l("Completed"),
+}
+HANGUP_SIDES: Mapping[str, LazyString] = {
+    "caller": _l("Caller"),
+    "agent": _l("Agent"),
+    "ivr": _l("IVR (the system ended the call)"),
+    "transfer": _l("Transferred away"),
 }
 DIRECTIONS: Mapping[str, LazyString] = {"inbound": _l("Inbound"), "outbound": _l("Outbound")}
 TIERS: Mapping[str, LazyString] = {

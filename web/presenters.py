@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+
 from callcenter.models import Call, Caller, CallEvent, Recording
 from callcenter.phone import mask
 from web import labels
@@ -93,6 +95,10 @@ class CallDetail:
     disposition: str
     end_reason: str
     ivr_path: str
+    agent: str
+    hangup_side: str
+    transfers: list[str]
+    missed_rings: list[str]
     caller: CallerCard | None
     timeline: list[TimelineRow]
     recordings: list[RecordingRow]
@@ -135,6 +141,28 @@ def queue_title(call: Call, display: Display) -> str:
 
 def ivr_path(call: Call) -> str:
     return PATH_SEPARATOR.join(call.ivr_path or [])
+
+
+def transfer_line(transfer: dict[str, Any], zone: ZoneInfo) -> str:
+    """One transfer: when, where to, and how long the caller talked there."""
+    at = datetime.fromisoformat(str(transfer["at"])) if transfer.get("at") else None
+    target = str(transfer.get("department_name") or transfer.get("department") or transfer.get("exten") or "")
+    talk = transfer.get("talk_s")
+    parts = [
+        local_time(at, zone),
+        target,
+        _("talk %(time)s", time=duration(talk)) if talk is not None else "",
+    ]
+    return " · ".join(part for part in parts if part)
+
+
+def missed_ring_line(event: CallEvent, zone: ZoneInfo) -> str:
+    """An agent the queue rang in vain: who, when, for how long."""
+    data = event.data
+    who = str(data.get("member") or data.get("interface") or "")
+    ring = data.get("ring_s")
+    rang = _("rang %(seconds)s s", seconds=round(ring)) if isinstance(ring, int | float) else ""
+    return " · ".join(part for part in (local_time(event.at, zone), who, rang) if part)
 
 
 def call_row(call: Call, display: Display) -> CallRow:
@@ -210,6 +238,12 @@ def call_detail(call: Call, display: Display) -> CallDetail:
         disposition=labels.label(labels.DISPOSITIONS, call.disposition),
         end_reason=call.end_reason or "",
         ivr_path=ivr_path(call),
+        agent=call.agent.name if call.agent is not None else (call.agent_interface or ""),
+        hangup_side=labels.label(labels.HANGUP_SIDES, call.hangup_side),
+        transfers=[transfer_line(item, display.zone) for item in call.transfers or []],
+        missed_rings=[
+            missed_ring_line(event, display.zone) for event in call.events if event.kind == "agent.missed"
+        ],
         caller=caller_card(call.caller),
         timeline=[timeline_row(event, display.zone) for event in call.events],
         recordings=[recording_row(recording, display.zone) for recording in call.recordings],

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call
+from callcenter.services.timeline import LEFT_WITHOUT_AGENT
 from callcenter.settings import Settings
 from callcenter.voice.ami.client import AmiClient
 from callcenter.voice.ami.originate import Outcome, originate
@@ -78,6 +79,9 @@ CALL_RESULTS = {
     "queued": "reached",
     "ended_in_ivr": "reached",
     "abandoned_in_queue": "reached",
+    "queue_timeout": "reached",
+    "queue_refused": "reached",
+    "queue_callback": "reached",
     "abandoned_in_ivr": "reached",
     "not_answered": "no_answer",
 }
@@ -118,7 +122,7 @@ def report_from_call(call: Call) -> DialReport | None:
     result = CALL_RESULTS.get(call.disposition)
     if result is None:
         return None  # still in progress (in_ivr…): ask again later
-    abandoned = call.disposition in ("abandoned_in_queue",)
+    abandoned = call.disposition in LEFT_WITHOUT_AGENT
     return DialReport(
         "done", result, call.external_id, f"from the call record ({call.disposition})", abandoned
     )

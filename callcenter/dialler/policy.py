@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 from callcenter.dialler.rules import Policy
 from callcenter.ivr.hours import BusinessHours
 from callcenter.models import Call, CallbackAttempt, Campaign, DoNotCall
+from callcenter.services.timeline import LEFT_WITHOUT_AGENT
 from callcenter.settings import Settings
 
 MARKETING_KINDS = frozenset({"win_back", "renewal_reminder", "special_occasion", "new_order", "pre_sale"})
-ABANDONED = ("abandoned_in_queue",)
+ABANDONED = LEFT_WITHOUT_AGENT  # answered, then left in the queue without an agent
 
 
 @dataclass(frozen=True)

@@ -500,6 +500,7 @@ def get_call(session: Session, call_id: int) -> Call:
             selectinload(Call.recordings),
             selectinload(Call.caller),
             selectinload(Call.queue),
+            selectinload(Call.agent),
         )
     ).scalar_one_or_none()
     if call is None:

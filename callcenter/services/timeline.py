@@ -193,7 +193,10 @@ REDUCERS: dict[str, Callable[[Summary, EventLike], None]] = {
 TIMEOUT_EXITS = frozenset({"TIMEOUT", "LEAVEEMPTY", "LEAVEUNAVAIL", "QUEUE-TIMEOUT"})
 REFUSED_EXITS = frozenset({"JOINEMPTY", "JOINUNAVAIL", "FULL"})
 CALLBACK_EXIT = "CALLBACK"
-QUEUE_OUTCOMES = ("queue_timeout", "queue_refused", "queue_callback", "abandoned_in_queue")
+# Dispositions of a call that reached a queue and left it without an agent. The first three mean
+# the caller was left waiting or turned away: for an outbound call, an abandoned call (the dialler's
+# lockout); queue_callback was the caller's own choice.
+LEFT_WITHOUT_AGENT = ("abandoned_in_queue", "queue_timeout", "queue_refused")
 
 
 def _int(value: Any) -> int | None:

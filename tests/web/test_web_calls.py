@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from callcenter.db import Database
+from callcenter.services.calls import CallSeen, Entry, record_call
 from callcenter.services.demo import seed_demo
 from tests.web.factories import MakeUser, login, make_call
 
@@ -164,3 +165,36 @@ def test_a_call_is_found_by_its_key(agent_client: FlaskClient, db: Database, now
     response = agent_client.get("/calls/asterisk/1700000000.42")
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/calls/{call_id}")
     assert agent_client.get("/calls/asterisk/1700000000.99").status_code == 404
+
+
+def test_call_page_says_who_answered_who_hung_up_the_transfer_and_the_missed_ring(
+    agent_client: FlaskClient, db: Database, now: datetime
+) -> None:
+    """What an operator reads the next morning: the agent, the side that ended it, where the call
+    was transferred and how long the caller talked there, and who was rung in vain."""
+    start = now - timedelta(minutes=5)
+    connected = start + timedelta(seconds=40)
+    member = {
+        "queue": "consultation",
+        "interface": "PJSIP/1003",
+        "member": "王芳",
+        "channel": "Local/100@in-1;2",
+    }
+    ami = [
+        Entry("ami:j", "queue.join", start + timedelta(seconds=10), "ami", seq=10, data=member),
+        Entry("ami:m", "agent.missed", start + timedelta(seconds=30), "ami", seq=25,
+              data={**member, "interface": "PJSIP/1001", "member": "张伟", "ring_s": 20.0}),
+        Entry("ami:c", "agent.connect", connected, "ami", seq=30, data={**member, "holdtime": 30}),
+        Entry("web:t", "call.transfer", connected + timedelta(seconds=60), "web", seq=40,
+              data={"type": "blind", "department_name": "售后服务部", "result": "Success"}),
+        Entry("ami:h", "call.hangup", connected + timedelta(seconds=90), "ami", seq=60,
+              data={"channel": "Local/100@in-1;1", "first_leg": True, "cause": 16}),
+    ]  # fmt: skip
+    with db.transaction() as session:
+        seen = CallSeen(channel="asterisk", external_id="1.9", at=start, from_raw="13800138000")
+        call_id = record_call(session, seen, ami, region="CN", now=now).id
+    page = agent_client.get(f"/calls/{call_id}").get_data(as_text=True)
+    assert re.search(r'class="hangup-side">已转接<', page)
+    assert re.search(r'class="transfers"><div>[^<]*售后服务部 · 通话 0:30</div>', page)
+    assert re.search(r'class="missed-rings"><div>[^<]*张伟 · 振铃 20 秒</div>', page)
+    assert re.search(r"<dt>通话时长</dt><dd>1:00</dd>", page)  # the agent's part, up to the transfer
