@@ -8,6 +8,8 @@ reports costs a handful of statements, not several per report.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -23,6 +25,8 @@ from callcenter.phone import normalise, region_of
 from callcenter.services import callbacks, missed_rings, recordings
 from callcenter.services.members import agent_for_interface
 from callcenter.services.timeline import Summary, summarise
+
+log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 128
 INBOUND, OUTBOUND = "inbound", "outbound"
@@ -80,6 +84,44 @@ def from_payload(payload: dict[str, Any]) -> tuple[CallSeen, list[Entry]]:
     return seen, entries
 
 
+# Characters no text column should hold: PostgreSQL refuses a NUL outright, which would fail the
+# whole report. They are removed, and the report keeps a ``record.cleaned`` entry saying where.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SEEN_TEXT = ("external_id", "from_raw", "to_raw", "caller_name")
+CLEANED = "record.cleaned"
+
+
+def _without_controls(seen: CallSeen, entries: Sequence[Entry]) -> tuple[CallSeen, Sequence[Entry]]:
+    """The report with control characters removed from its text fields (and noted), else as it is."""
+    fields = [name for name in _SEEN_TEXT if _CONTROL.search(getattr(seen, name))]
+    dirty = [
+        entry
+        for entry in entries
+        if _CONTROL.search(entry.key + entry.kind + entry.source + (entry.node or ""))
+    ]
+    if not fields and not dirty:
+        return seen, entries
+    changes: dict[str, Any] = {name: _CONTROL.sub("", getattr(seen, name)) for name in fields}
+    seen = replace(seen, **changes)
+    cleaned = [_entry_without_controls(entry) if entry in dirty else entry for entry in entries]
+    noted = fields + [f"entry {_CONTROL.sub('', entry.key)!r}" for entry in dirty]
+    log.warning(
+        "call %s/%s: control characters removed from %s", seen.channel, seen.external_id, ", ".join(noted)
+    )
+    note = Entry(
+        f"{CLEANED}:{','.join(fields)}:{len(dirty)}", CLEANED, seen.at, "system", data={"fields": noted}
+    )
+    return seen, [*cleaned, note]
+
+
+def _entry_without_controls(entry: Entry) -> Entry:
+    def clean(text: str) -> str:
+        return _CONTROL.sub("", text)
+
+    node = clean(entry.node) if entry.node else None
+    return replace(entry, key=clean(entry.key), kind=clean(entry.kind), source=clean(entry.source), node=node)
+
+
 def _clean_name(name: str) -> str:
     # Names arrive from the network: keep them as text (templates escape), bounded, without controls.
     if name.isprintable():
@@ -112,6 +154,7 @@ def record_calls(
     entry, one SELECT of the timelines of the calls that were on record, one UPDATE (executemany)
     of those whose summary changed. Reports of the same call are merged (one call, all entries).
     """
+    reports = [_without_controls(seen, entries) for seen, entries in reports]
     groups: dict[tuple[str, str], list[tuple[CallSeen, Sequence[Entry]]]] = {}
     for seen, entries in reports:
         groups.setdefault((seen.channel, seen.external_id), []).append((seen, entries))

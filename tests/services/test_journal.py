@@ -260,3 +260,35 @@ def test_fire_and_forget_reports_gather_for_the_linger_and_a_waiting_caller_cuts
     finally:
         recorder.close()
     assert set(calls_by_key(db)) == {"quiet-0", "quiet-1", "quiet-2", "waiting", "last"}
+
+
+def test_a_report_with_a_nul_is_stored_cleaned_and_noted_never_set_aside(
+    db: Database, tmp_path: Path, now: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL refuses a NUL in a text column: the report would fail whole and end in the spool's
+    ``.failed``. The call is kept instead, without the control characters, with a note of where."""
+    spool = Spool(tmp_path / "spool")
+    recorder = Recorder(db, spool, region="CN", clock=lambda: now)
+    seen = CallSeen(
+        channel="asterisk",
+        external_id="1796.7",
+        at=now,
+        from_raw="+86138\x000013\x078000",
+        caller_name="张\x00三",
+    )
+    entry = Entry(
+        "agi:1796.8:6@in:0", "ivr.node", now, "agi", node="wel\x00come", seq=0, data={"x": "a\x00b"}
+    )
+    call_id = recorder.record(seen, [entry])
+    recorder.close()
+    assert call_id is not None
+    assert spool.pending() == [] and list((tmp_path / "spool").glob("*.failed")) == []
+    with db.read() as session:
+        call = session.get_one(Call, call_id)
+        assert (call.from_e164, call.caller_name) == ("+8613800138000", "张三")
+        kinds = {event.kind: event for event in call.events}
+        assert kinds["ivr.node"].node == "welcome"
+        assert kinds["record.cleaned"].data == {
+            "fields": ["from_raw", "caller_name", "entry 'agi:1796.8:6@in:0'"]
+        }
+    assert "control characters removed from from_raw, caller_name" in caplog.text
