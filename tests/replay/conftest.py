@@ -21,8 +21,8 @@ from callcenter.voice.agi.server import RunningServer
 from callcenter.voice.ami.main import build_ami
 from recordings.verify import verify_all
 from tests.conftest import FIXED_NOW, _truncate, make_settings
-from tests.replay.harness import AmiMessage, Delivery, Player, ReplayClock, Scenario, epoch, wav, wire
-from tests.voice.ami.fakeami import FakeAmi
+from tests.replay.harness import AmiMessage, Delivery, Player, ReplayClock, Scenario, epoch, wav
+from tests.voice.ami.fakeami import FakeAmi, wire
 
 SECRET = "replay-secret"
 CALLER = "+8613800138000"

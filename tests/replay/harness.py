@@ -238,15 +238,6 @@ def swapped(scenario: Scenario) -> dict[int, Decimal]:
 # --- the wire ------------------------------------------------------------------------------------
 
 
-def wire(message: Mapping[str, Any]) -> bytes:
-    """An AMI message as Asterisk writes it: a repeated header (a JSON list) as repeated lines."""
-    lines: list[str] = []
-    for key, value in message.items():
-        values = value if isinstance(value, list) else [value]
-        lines += [f"{key}: {item}\r\n" for item in values]
-    return ("".join(lines) + "\r\n").encode("utf-8")
-
-
 def wav(data_bytes: int) -> bytes:
     """A PCM WAV as MixMonitor writes it (8 kHz, 16-bit, mono): 44-byte header + ``data_bytes``."""
     header = b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"

@@ -82,7 +82,7 @@ def test_fallback_routes_and_keeps_the_error() -> None:
     assert summary.end_reason == "boom"
 
 
-# --- AMI events (the captured queued call, /work/shared/captures/ami-one-queue-call.jsonl) ---------
+# --- AMI events (the captured queued call, tests/captures/ami-one-queue-call.jsonl) ---------
 
 
 @dataclass

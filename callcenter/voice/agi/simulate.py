@@ -16,6 +16,7 @@ message that ends in silence. When the inputs run out, the caller stays silent.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 import socket
@@ -87,13 +88,24 @@ def parse_command(line: str) -> tuple[str, list[str]]:
     return "", split_args(line)
 
 
+# Where docs/asterisk/extensions.conf runs each script: (context, extension, priority). A real
+# Asterisk 22 sends these in the agi_* block (tests/captures/scenarios): several sessions on one
+# channel (the hotline, then after-hours or queue-callback) are told apart by them.
+DIALPLAN_LINES = {
+    "hotline": ("callcenter-inbound", "100", "6"),
+    "after-hours": ("callcenter-inbound", "100", "14"),
+    "queue-callback": ("callcenter-queue-exit", "1", "2"),
+    "outbound": ("callcenter-outbound", "s", "5"),
+}
+
+
 @dataclass
 class CallScript:
     caller_number: str = "+8613800138000"
     caller_name: str = "Test"
     inputs: Sequence[str] = ()
-    extension: str = "100"
-    context: str = "hotline"
+    extension: str | None = None  # None: where the shipped dialplan runs ``script`` (DIALPLAN_LINES)
+    context: str | None = None
     script: str = "hotline"
     uniqueid: str | None = None
     linkedid: str | None = None
@@ -107,12 +119,14 @@ class CallScript:
         linkedid = self.linkedid or f"{stamp}.{serial * 2}"
         uniqueid = self.uniqueid or f"{stamp}.{serial * 2 + 1}"
         self.linkedid, self.uniqueid = linkedid, uniqueid
+        context, extension, priority = DIALPLAN_LINES.get(self.script, DIALPLAN_LINES["hotline"])
+        context, extension = self.context or context, self.extension or extension
         env = [
             ("agi_network", "yes"),
             ("agi_network_script", self.script),
             ("agi_request", f"agi://{host}:{port}/{self.script}"),
-            ("agi_channel", f"Local/{self.extension}@{self.context}-{serial:08x};2"),
-            ("agi_language", "en"),
+            ("agi_channel", f"Local/{extension}@{context}-{serial:08x};2"),
+            ("agi_language", "zh"),  # the dialplan's Set(CHANNEL(language)=zh)
             ("agi_type", "Local"),
             ("agi_uniqueid", uniqueid),
             ("agi_version", "22.10.1"),
@@ -124,9 +138,9 @@ class CallScript:
             ("agi_callingtns", "0"),
             ("agi_dnid", "unknown"),
             ("agi_rdnis", "unknown"),
-            ("agi_context", self.context),
-            ("agi_extension", self.extension),
-            ("agi_priority", "6"),
+            ("agi_context", context),
+            ("agi_extension", extension),
+            ("agi_priority", priority),
             ("agi_enhanced", "0.0"),
             ("agi_accountcode", ""),
             ("agi_threadid", str(140596748375744 + serial)),
@@ -198,7 +212,10 @@ class FakeAsterisk:
                     break
                 if line.upper().startswith("HANGUP") and not result.hung_up:
                     result.hung_up = True
-                    break
+            # The app closed its side. res_agi writes HANGUP before closing its own: once if the
+            # channel is still up, twice if it was hung up (by the script's HANGUP or the caller).
+            with contextlib.suppress(OSError):
+                sock.sendall(b"HANGUP\nHANGUP\n" if result.hung_up else b"HANGUP\n")
         return result
 
     def _lines(self, reader: LineReader) -> Iterable[str]:

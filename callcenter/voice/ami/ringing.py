@@ -1,10 +1,11 @@
 """A queue ringing an agent, as Asterisk's AMI reports it: for ``simulate-call --agent`` and tests.
 
-``ring_agent`` builds the ``AgentCalled`` and ``AgentConnect`` events Asterisk 22 sends when the queue
-offers a call to member ``PJSIP/<extension>`` and the agent answers, runs them through the listener's
-own mapping (``map_event``) onto the contact record, and publishes their screen-pops on ``bus``: with
-the database outbox or Redis as the bus, the card pops in the browser of a web server in another
-process (``make run``'s server reads the outbox).
+``ring_agent`` builds the ``QueueCallerJoin``, ``AgentCalled`` and ``AgentConnect`` events Asterisk 22
+sends, in that order (tests/captures/scenarios/answered-consultation), when a caller joins the queue,
+the queue offers the call to member ``PJSIP/<extension>`` and the agent answers, runs them through
+the listener's own mapping (``map_event``) onto the contact record, and publishes their screen-pops
+on ``bus``: with the database outbox or Redis as the bus, the card pops in the browser of a web
+server in another process (``make run``'s server reads the outbox).
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ def _events(ring: Ring, at: datetime) -> list[Message]:
         ("Interface", f"PJSIP/{ring.extension}"),
         ("MemberName", ring.extension),
     ]
+    join = Message(
+        (
+            ("Event", "QueueCallerJoin"),
+            *[(key, value) for key, value in common if not key.startswith(("Dest", "Interface", "Member"))],
+            ("Position", "1"),
+            ("Count", "1"),
+        )
+    )
     called = Message((("Event", "AgentCalled"), *common))
     connect = Message(
         (
@@ -60,7 +69,7 @@ def _events(ring: Ring, at: datetime) -> list[Message]:
             ("RingTime", str(ring.ring_s)),
         )
     )
-    return [called, connect]
+    return [join, called, connect]
 
 
 def ring_agent(
@@ -75,8 +84,8 @@ def ring_agent(
 ) -> int | None:
     """Ring the agent, answer after ``answer_after_s``; returns the call's id."""
     call_id: int | None = None
-    for index in range(2):
-        if index:
+    for index in range(3):
+        if index == 2:
             time.sleep(answer_after_s)
         report = map_event(_events(ring, clock())[index], monitor_dir=monitor_dir, clock=clock)
         if report is None:

@@ -1,6 +1,6 @@
 """A fake Asterisk Manager Interface on 127.0.0.1, speaking the wire format of a real Asterisk 22.
 
-Built from /work/shared/captures/ami-one-queue-call.jsonl: the banner line, ``Key: Value`` CRLF lines,
+Built from tests/captures/ami-one-queue-call.jsonl: the banner line, ``Key: Value`` CRLF lines,
 a blank line after each message, ActionID echoed on every response. It answers Login (good or bad
 secret), Logoff, Ping, Getvar, Command (Asterisk 22 ``Output:`` lines or the old ``Follows`` body),
 QueueStatus (a list action, with an unrelated event slipped in the middle) and Originate (``Success``
@@ -12,7 +12,7 @@ Users have ``write`` classes as in manager.conf and each action the authority As
 with (main/manager.c, apps/app_queue.c): an action runs when the user has one of its classes or it needs
 none, else ``Response: Error`` / ``Message: Permission denied``; ``ListCommands`` lists only the actions
 the user may run, one ``Name: synopsis (Priv: classes)`` line each (``action_listcommands``). QueuePause
-answers as in /work/shared/captures/scenarios/queue-pause-permission/: ``Interface paused successfully``
+answers as in tests/captures/scenarios/queue-pause-permission/: ``Interface paused successfully``
 (or ``unpaused``) plus one ``QueueMemberPause`` event per queue of the member, sent to the sessions that
 have events on and the ``agent`` read class, or ``Error`` ``Interface not found``.
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CAPTURE = Path("/work/shared/captures/ami-one-queue-call.jsonl")
+CAPTURE = Path(__file__).resolve().parents[2] / "captures" / "ami-one-queue-call.jsonl"
 BANNER = "Asterisk Call Manager/10.0.0"
 
 # name: (synopsis, authority) of the actions the fake answers, as Asterisk 22 registers them.
@@ -84,8 +84,15 @@ def load_capture(path: Path = CAPTURE) -> list[dict[str, str]]:
 
 
 def wire(message: Mapping[str, Any] | Iterable[tuple[str, str]]) -> bytes:
+    """An AMI message as Asterisk writes it; a header Asterisk repeats (``ChanVariable``), given as a
+    list as in the captures' JSON, becomes one line per value."""
     pairs = message.items() if isinstance(message, Mapping) else message
-    return ("".join(f"{key}: {value}\r\n" for key, value in pairs) + "\r\n").encode("utf-8")
+    lines = [
+        f"{key}: {item}\r\n"
+        for key, value in pairs
+        for item in (value if isinstance(value, list) else [value])
+    ]
+    return ("".join(lines) + "\r\n").encode("utf-8")
 
 
 def parse_action(block: bytes) -> dict[str, str]:

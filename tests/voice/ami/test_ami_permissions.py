@@ -1,6 +1,6 @@
 """AMI write classes: the start-up check (ListCommands), the refused action logged once, QueuePause.
 
-The fake answers as Asterisk 22 did in /work/shared/captures/scenarios/queue-pause-permission/.
+The fake answers as Asterisk 22 did in tests/captures/scenarios/queue-pause-permission/.
 """
 
 from __future__ import annotations
