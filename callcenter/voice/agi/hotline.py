@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from callcenter.db import Database
 from callcenter.ivr import engine
@@ -141,39 +142,20 @@ class FlowScript:
         request.call_key = agi.get_variable_or_none("CHANNEL(linkedid)") or request.uniqueid
         request.direction = self.direction
         argument = request.env.get("agi_arg_1", "")
-        entry = self.entry_by_argument.get(argument, self.entry)
-        language, enqueued_at, queue = self.language, None, None
-        if entry is not None or self.direction == "outbound":
-            # A later leg of the call: keep the language and place in line the hotline chose.
-            language = agi.get_variable_or_none("CC_LANGUAGE") or self.language
-            enqueued_at = _epoch(agi.get_variable_or_none("CC_ENQUEUED_AT"))
-        if entry is not None and self.direction != "outbound":
-            queue = agi.get_variable_or_none("CC_QUEUE")  # a callback goes back to the caller's queue
-        if self.direction == "outbound":
-            request.notes["to"] = agi.get_variable_or_none("CC_NUMBER") or ""
-            entry = agi.get_variable_or_none("CC_FLOW_ENTRY") or entry
+        leg = self._leg(request, self.entry_by_argument.get(argument, self.entry))
         now = self.clock()
         vip = self._is_vip(request.env.get("agi_callerid", ""))
-        step = engine.start(
-            self.flow,
-            self.rules,
-            now,
-            language=language,
-            vip=vip,
-            entry=entry,
-            enqueued_at=enqueued_at,
-            queue=queue,
-        )
+        step = engine.start(self.flow, self.rules, now, vip=vip, **leg)
         progress = _Progress(step, list(step.events))
         exit_status = self.queue_exit or (argument.upper() if argument in self.entry_by_argument else None)
         if exit_status:  # how the caller left Queue(): this session is the dialplan's answer to it
-            data = {"status": exit_status, "queue": queue, "script": request.script}
+            data = {"status": exit_status, "queue": leg["queue"], "script": request.script}
             request.pending.append(
                 Entry(f"{request.session_key}:exit", QUEUE_EXIT, now, "agi", None, 0, data)
             )
         # On record from its first moment, without waiting: the writer often merges this report with
         # the session's final one (services/journal.py), and the caller hears the greeting meanwhile.
-        self._save(request, now, ())
+        self._save(request, now)
         try:
             agi.answer()
             while (following := self._perform(request, progress)) is not None:
@@ -185,13 +167,28 @@ class FlowScript:
                 self.flow, progress.step.state, moment, reason=str(exc), node=request.notes.get("node")
             )
             request.pending.extend(entries(request, [*progress.facts(), *final.events], moment))
-            self._save(request, moment, ())
+            self._save(request, moment)
             raise
         # Handed to the writer, not awaited: the caller goes on to Queue() without waiting for the
         # database, and the record is written (or spooled) by the writer, merged with the arrival.
-        self._save(request, self.clock(), ())
+        self._save(request, self.clock())
         if self._enqueued(progress.step):
             agi.set_variable("CC_CALL_ID", request.call_key)
+
+    def _leg(self, request: AgiRequest, entry: str | None) -> dict[str, Any]:
+        """Where the flow starts, and what a later leg of the call keeps from the hotline's session:
+        the language, the place in line and (after the queue) the caller's queue."""
+        agi = request.agi
+        leg: dict[str, Any] = {"entry": entry, "language": self.language, "enqueued_at": None, "queue": None}
+        if entry is not None or self.direction == "outbound":
+            leg["language"] = agi.get_variable_or_none("CC_LANGUAGE") or self.language
+            leg["enqueued_at"] = _epoch(agi.get_variable_or_none("CC_ENQUEUED_AT"))
+        if entry is not None and self.direction != "outbound":
+            leg["queue"] = agi.get_variable_or_none("CC_QUEUE")  # a callback goes back to that queue
+        if self.direction == "outbound":
+            request.notes["to"] = agi.get_variable_or_none("CC_NUMBER") or ""
+            leg["entry"] = agi.get_variable_or_none("CC_FLOW_ENTRY") or entry
+        return leg
 
     @staticmethod
     def _enqueued(step: Step) -> bool:
@@ -284,9 +281,9 @@ class FlowScript:
         if reached:
             request.pending.extend(entries(request, reached, self.clock()))
 
-    def _save(self, request: AgiRequest, now: datetime, events: Sequence[IvrEvent]) -> None:
-        """Hand ``events`` and whatever the session has pending to the writer; pending is cleared."""
-        batch = [*entries(request, events), *request.pending]
+    def _save(self, request: AgiRequest, now: datetime) -> None:
+        """Hand what the session has pending to the writer (the call, at least); pending is cleared."""
+        batch = list(request.pending)
         request.pending.clear()
         self.recorder.submit(request.seen(now), batch)
 
