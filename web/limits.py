@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from callcenter.settings import Settings
 
-MAX_ID = 2**63 - 1  # BIGINT on PostgreSQL, INTEGER on SQLite
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32 bits on PostgreSQL (64 on SQLite)
 MB = 1_000_000
 ATTACHMENT_ENDPOINT = ("cases.act", "attach")
 
@@ -33,7 +33,7 @@ class IdConverter(IntegerConverter):
 def parse_id(value: object) -> int | None:
     """A positive database id from text (a query or form value), None for anything else."""
     text = str(value or "").strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ID)):
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None

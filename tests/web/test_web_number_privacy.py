@@ -15,7 +15,7 @@ from callcenter.models import Case
 from callcenter.settings import Settings
 from tests.web.factories import Account, MakeUser, login, make_call
 from tests.web.test_web_cases import create_case, handled_by, with_agent
-from web import create_app
+from web import calls, cases, create_app, number_rules
 
 FULL = "+8613800138000"
 MASKED = "138****8000"
@@ -84,8 +84,6 @@ def test_masked_roles_search_cases_by_the_full_number_only(
 
 
 def test_the_call_and_case_searches_share_one_rule(db: Database) -> None:
-    from web import calls, cases, number_rules
-
     assert calls.read_number_search is number_rules.read_number_search
     assert cases.read_number_search is number_rules.read_number_search
     with db.read() as session:
