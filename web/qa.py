@@ -260,12 +260,12 @@ def audio(recording_id: int) -> ResponseReturnValue:
     """The player's stream (Range requests). Only with a playback token (``listening_url``): its
     first request writes the ``recording.play`` row, before any byte is sent; the player's later
     requests with the same token are the same listening, whatever range they ask for."""
-    listening = _listening(recording_id)
-    if listening is None:
-        abort(403)
     viewer = _viewer()
     with web_context().db.transaction() as session:
         recording, path = _playable(session, viewer, recording_id)
+        listening = _listening(recording_id)
+        if listening is None:
+            abort(403)
         qa_reviews.audit_listening(
             session, viewer, recording, listening, now=_now(), remote_addr=request.remote_addr or ""
         )
