@@ -191,6 +191,9 @@ class Web(Section):
     secret_key: SecretStr | None = None
     session_minutes: int = Field(default=480, ge=5)
     default_locale: Literal["zh", "en"] = "zh"
+    # Largest request body (staff pages and Twilio's webhooks), forms included; bigger ones get 413.
+    # A case attachment upload may be ``cases.attachment_max_mb`` + 1 MB.
+    max_request_kb: int = Field(default=1024, ge=64, le=1_048_576)
 
 
 class Storage(Section):

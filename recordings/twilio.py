@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 SOURCE = "twilio"
 FOLDER = "twilio"
+# Twilio's RecordingSid: "RE" and 32 hex digits. It names our file, so nothing else is accepted.
+RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
 DEFAULT_LEASE = timedelta(minutes=10)
 DEFAULT_BATCH = 50
 DURATION_TOLERANCE_S = 2.0
@@ -174,9 +177,25 @@ def claim(
     return due
 
 
+def valid_recording_sid(sid: str) -> bool:
+    return RECORDING_SID.fullmatch(sid) is not None
+
+
 def relative_path(item: Due, now: datetime) -> str:
     moment = item.started_at or now
     return f"{FOLDER}/{moment:%Y-%m}/{item.sid}.wav"
+
+
+def store_path(store: Path, item: Due, now: datetime) -> tuple[str, Path] | None:
+    """Where the recording goes (its uri and file), or None if the sid is not Twilio's or the file
+    would land outside the store: the webhook refuses such sids, and this keeps a row written by
+    any other path from writing or deleting anything else."""
+    if not valid_recording_sid(item.sid):
+        return None
+    uri = relative_path(item, now)
+    root = store.resolve()
+    target = (root / uri).resolve()
+    return (uri, target) if target.is_relative_to(root) else None
 
 
 def check_file(store: Path, uri: str, item: Due, sha256: str) -> MediaCheck:
@@ -217,8 +236,14 @@ def fetch(
     result = FetchResult()
     for item in claim(db, now, lease=lease, batch=batch):
         result.claimed += 1
-        uri = relative_path(item, now)
-        target = store / uri
+        place = store_path(store, item, now)
+        if place is None:
+            result.invalid += 1
+            log.error("twilio recording %r: not a RecordingSid; nothing downloaded", item.sid[:80])
+            if not _store(db, item, status="invalid", problem="not a Twilio RecordingSid"):
+                result.lost += 1
+            continue
+        uri, target = place
         partial = target.with_name(f".{target.name}.part")
         try:
             _size, sha256 = _download_with_retries(media, item, partial, retries, sleep)

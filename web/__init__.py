@@ -18,6 +18,7 @@ from web import admin, auth, calls, campaigns, cases, console, health, qa, twili
 from web.context import WebContext, install
 from web.errors import install_error_pages
 from web.i18n import init_i18n
+from web.limits import install_limits, use_id_converter
 from web.security import configure_session, install_headers
 
 __all__ = ["create_app"]
@@ -40,7 +41,9 @@ def create_app(
     (``callcenter.voice.twilio.main.enabled``).
     """
     app = Flask(__name__)
+    use_id_converter(app)
     configure_session(app, settings)
+    install_limits(app, settings)
     if db is None:
         db = Database(
             settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
@@ -81,4 +84,5 @@ def _mount_twilio(app: Flask, context: WebContext, clock: Callable[[], datetime]
         twilio.TwilioWeb(
             voice, settings.twilio.auth_token.get_secret_value(), settings.twilio.public_base_url
         ),
+        max_body=settings.web.max_request_kb * 1024,
     )

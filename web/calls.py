@@ -13,16 +13,16 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 from wtforms import DateField, Form, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
-from callcenter.models import Agent, Call
 from callcenter.services import call_search, calls
 from web import labels
 from web.auth import home_endpoint, roles_required
 from web.context import reading, web_context
 from web.i18n import current_locale
+from web.limits import parse_id
+from web.number_rules import handled_by_viewer, may_search_partial_numbers, read_number_search
 from web.presenters import FULL_NUMBER_ROLES, Display, call_detail, call_row
 
 PAGE_SIZE = 50
@@ -89,31 +89,21 @@ def search_form() -> CallSearchForm:
     return form
 
 
-def may_search_partial_numbers() -> bool:
-    """A partial number reveals the digits a mask hides (try 1380, 1381, …): need-to-know roles only."""
-    return bool(current_user.has_role(*FULL_NUMBER_ROLES))
-
-
 def call_filter(form: CallSearchForm) -> call_search.CallFilter | None:
     """The search the form asks for, or None with the problem added to the form's errors."""
     settings = web_context().settings
-    pattern = None
-    if form.number.data and form.number.data.strip():
-        pattern = call_search.number_pattern(form.number.data, settings.organisation.phone_region)
-        if pattern is None:
-            form.number.errors.append(_("Enter a phone number, or at least three of its digits."))
-            return None
-        if pattern.exact is None and not may_search_partial_numbers():
-            form.number.errors.append(_("Enter the full number: your role may not search by part of one."))
-            return None
+    number = read_number_search(form.number.data, settings.organisation.phone_region)
+    if number.error is not None:
+        form.number.errors.append(number.error)
+        return None
     start, end = call_search.day_range(form.date_from.data, form.date_to.data, settings.zone)
     return call_search.CallFilter(
-        number=pattern,
+        number=number.pattern,
         name=(form.name.data or "").strip(),
         start=start,
         end=end,
-        queue_id=int(form.queue.data) if form.queue.data else None,
-        agent_id=int(form.agent.data) if form.agent.data else None,
+        queue_id=parse_id(form.queue.data),
+        agent_id=parse_id(form.agent.data),
         disposition=form.disposition.data or None,
         direction=form.direction.data or None,
     )
@@ -147,7 +137,7 @@ def _filter_args() -> dict[str, Any]:
 @bp.get("/calls")
 @roles_required(*CALL_LOG_ROLES)
 def index() -> ResponseReturnValue:
-    before = request.args.get("before", type=int)
+    before = parse_id(request.args.get("before"))
     form = search_form()
     found = call_filter(form) if form.validate() else None
     display = display_for_viewer(detail=False)
@@ -175,8 +165,7 @@ def index() -> ResponseReturnValue:
 
 def _handled_by_viewer(call_id: int) -> bool:
     with reading() as session:
-        query = select(Agent.user_id).join(Call, Call.agent_id == Agent.id).where(Call.id == call_id)
-        return bool(session.execute(query).scalar_one_or_none() == current_user.id)
+        return handled_by_viewer(session, call_id)
 
 
 @bp.get("/calls/<int:call_id>")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.exceptions import NotFound
 from callcenter.models import AuditLog, Call, CaseAttachment, Queue
+from callcenter.phone import mask
 from callcenter.services import case_search, cases
 from callcenter.services.cases import CaseError, CaseForbidden
 from web import case_forms
@@ -39,6 +40,8 @@ from web.case_context import (
 from web.case_presenters import case_detail, case_row, notice_row, reveals_numbers
 from web.context import reading, web_context
 from web.i18n import current_locale
+from web.limits import parse_id
+from web.number_rules import read_number_search, sees_call_numbers
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -51,15 +54,20 @@ def install(app: Flask, clock: Callable[[], datetime]) -> None:
 # --- list and search -------------------------------------------------------------------------------
 
 
-def _filter(form: case_forms.SearchForm) -> case_search.CaseFilter:
+def _filter(form: case_forms.SearchForm) -> case_search.CaseFilter | None:
+    """The search the form asks for, or None with the problem added to the form's errors."""
+    number = read_number_search(form.number.data, web_context().settings.organisation.phone_region)
+    if number.error is not None:
+        form.number.errors.append(number.error)
+        return None
     agent = form.agent.data
     return case_search.CaseFilter(
         text=form.q.data or "",
-        number=form.number.data or "",
+        number=number.pattern,
         date_from=form.date_from.data,
         date_to=form.date_to.data,
         queue=form.queue.data or "",
-        agent_id=int(agent) if agent and agent.isdigit() else None,
+        agent_id=parse_id(agent),
         status=form.status.data or "",
         case_type=form.case_type.data or "",
         delayed=bool(form.delayed.data),
@@ -82,8 +90,10 @@ def index() -> ResponseReturnValue:
         form.fill_choices(queues, [(str(a.id), a.name) for a in case_search.agents(session)])
         wanted = _filter(form) if form.validate() else case_search.CaseFilter()
         user = viewer(session)
-        found = case_search.search_cases(
-            session, wanted, viewer=user, zone=settings.zone, region=settings.organisation.phone_region
+        found = (
+            case_search.search_cases(session, wanted, viewer=user, zone=settings.zone)
+            if wanted is not None
+            else []
         )
         rows = [case_row(case, shown, policy(), department_names()) for case in found]
         unread = len(cases.unread_notices(session, user.id))
@@ -94,20 +104,30 @@ def index() -> ResponseReturnValue:
 # --- a new case ------------------------------------------------------------------------------------
 
 
-def _prefill_from_call(session: Session, form: case_forms.NewCaseForm, call_id: int) -> None:
+def _prefill_from_call(session: Session, form: case_forms.NewCaseForm, call_id: int) -> str:
+    """Fill the form from the call; returns the number masked when this viewer may not see it in full
+    (then the field stays empty and the case takes the call's number), else ""."""
     call = session.get(Call, call_id)
     if call is None:
         raise NotFound(f"call {call_id}")
     form.call_id.data = str(call.id)
     form.channel.data = "phone"
     form.contact_name.data = call.caller_name or (call.caller.name if call.caller else "")
-    form.contact_number.data = call.from_e164 or call.from_raw
+    number = _call_number(call)
     complaint = call.queue_name == "complaint" or call.ivr_branch == "complaint"
     form.case_type.data = "complaint" if complaint else "consultation"
+    if sees_call_numbers(session, call.id):
+        form.contact_number.data = number
+        return ""
+    return mask(number, web_context().settings.organisation.phone_region)
+
+
+def _call_number(call: Call) -> str:
+    return call.from_e164 or call.from_raw
 
 
 def _new_case(form: case_forms.NewCaseForm, session: Session) -> cases.NewCase:
-    call_id = int(form.call_id.data) if (form.call_id.data or "").isdigit() else None
+    call_id = parse_id(form.call_id.data)
     call = session.get(Call, call_id) if call_id is not None else None
     if call_id is not None and call is None:
         raise NotFound(f"call {call_id}")
@@ -120,7 +140,7 @@ def _new_case(form: case_forms.NewCaseForm, session: Session) -> cases.NewCase:
         complexity=form.complexity.data,
         urgency=form.urgency.data,
         contact_name=form.contact_name.data or "",
-        contact_number=form.contact_number.data or "",
+        contact_number=form.contact_number.data or (_call_number(call) if call is not None else ""),
         contact_other=form.contact_other.data or "",
         persons_involved=form.persons_involved.data or "",
         caller_id=call.caller_id if call is not None else None,
@@ -136,12 +156,13 @@ def new() -> ResponseReturnValue:
     """The new-case form; ``?call_id=N`` prefills it from that call (the agent console links here)."""
     form = case_forms.NewCaseForm()
     form.fill_choices(category_choices())
+    masked_number = ""
     if request.method == "GET":
         form.category.data = "other"
-        call_id = request.args.get("call_id", type=int)
+        call_id = parse_id(request.args.get("call_id"))
         if call_id is not None:
             with reading() as session:
-                _prefill_from_call(session, form, call_id)
+                masked_number = _prefill_from_call(session, form, call_id)
     elif form.validate_on_submit():
         try:
             with web_context().db.transaction() as session:
@@ -160,7 +181,7 @@ def new() -> ResponseReturnValue:
         else:
             flash(_("Case %(number)s registered.", number=number), "info")
             return redirect(url_for("cases.detail", case_id=case_id))
-    return render_template("cases/new.html", form=form)
+    return render_template("cases/new.html", form=form, masked_number=masked_number)
 
 
 # --- one case --------------------------------------------------------------------------------------

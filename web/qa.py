@@ -2,15 +2,17 @@
 calibration, scorecard versions, the monthly report and the playback audit.
 
 Recordings stream with HTTP Range requests (werkzeug's ``send_file(conditional=True)``: 206 with
-``Content-Range``, 416 for a range past the end), so the player can seek. Every playback (a request
-for the start of the file) and every download is written to the audit log.
+``Content-Range``, 416 for a range past the end), so the player can seek. Every listening (the first
+audio request of a player's playback token, see ``audio``) and every download is written to the audit
+log.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from flask import (
@@ -29,16 +31,18 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from callcenter.models import QASample, QAScorecard, Recording
 from callcenter.services import qa_reports, qa_reviews, qa_scorecards
-from callcenter.services.qa_reviews import ReviewError, Viewer
+from callcenter.services.qa_reviews import LISTENING_SKEW, Listening, ReviewError, Viewer
 from callcenter.services.qa_scorecards import ScorecardError
 from web import qa_views
 from web.auth import roles_required
 from web.context import reading, web_context
 from web.i18n import current_locale
+from web.limits import parse_id
 from web.presenters import FULL_NUMBER_ROLES, Display
 
 bp = Blueprint("qa", __name__, url_prefix="/qa")
@@ -48,6 +52,18 @@ LEADERS = ("supervisor", "team_leader", "manager", "admin")
 EDITORS = ("supervisor", "admin")
 AGENT_ROLES = ("agent_consultation", "agent_complaint", "callback_specialist")
 AUDIT_ROLES = ("supervisor", "manager", "admin")
+# Who may hear recordings (REQUIREMENTS B16): QA, team leaders, supervisors, managers and the handling
+# agent; which recording each may hear is qa_reviews.can_play. Not admin (docs/qa.md).
+PLAY_ROLES = (
+    "qa",
+    "team_leader",
+    "supervisor",
+    "manager",
+    "agent_consultation",
+    "agent_complaint",
+    "callback_specialist",
+)
+LISTENING_SALT = "callcenter.recording-listening"
 # The formula of callcenter.services.qa_scorecards (FORMULA), as the form shows it.
 FORMULA = _l(
     "section % = points given ÷ points possible (N/A items left out); total = Σ (weight × section %) ÷"
@@ -110,6 +126,7 @@ def sample(sample_id: int) -> ResponseReturnValue:
     with reading() as session:
         found = _sample_for_viewer(session, sample_id)
         space = qa_views.workspace(session, found, current_user.id, display)
+        may_play = qa_reviews.can_play(session, _viewer(), found.recording)
         evaluators = qa_views.calibration_candidates(session) if current_user.has_role(*EDITORS) else []
     return render_template(
         "qa/sample.html",
@@ -117,6 +134,7 @@ def sample(sample_id: int) -> ResponseReturnValue:
         formula=FORMULA,
         evaluators=evaluators,
         numbers_revealed=display.reveal_numbers,
+        may_play=may_play,
     )
 
 
@@ -131,7 +149,7 @@ def evaluate(assignment_id: int) -> ResponseReturnValue:
     form = request.form.to_dict()
     try:
         with db.transaction() as session:
-            scorecard_id = int(form.get("scorecard_id", "0") or 0)
+            scorecard_id = parse_id(form.get("scorecard_id")) or 0
             card = session.get(QAScorecard, scorecard_id)
             if card is None:
                 raise ReviewError("unknown scorecard")
@@ -159,7 +177,7 @@ def evaluate(assignment_id: int) -> ResponseReturnValue:
 @roles_required(*EDITORS)
 def calibrate(sample_id: int) -> ResponseReturnValue:
     settings = web_context().settings
-    user_ids = [int(v) for v in request.form.getlist("evaluator") if v.isdigit()]
+    user_ids = [i for i in map(parse_id, request.form.getlist("evaluator")) if i is not None]
     try:
         with web_context().db.transaction() as session:
             qa_reviews.calibrate(session, sample_id, user_ids, now=_now(), zone=settings.zone)
@@ -186,45 +204,84 @@ def recording_file(recording: Recording) -> Path:
     return path
 
 
-def _playable(recording_id: int, action: str) -> Path:
-    """The file of a recording this viewer may hear; writes the audit row (403 and 404 otherwise)."""
-    viewer = _viewer()
-    with web_context().db.transaction() as session:
-        recording = session.get(Recording, recording_id)
-        if recording is None or recording.status != "verified":
-            abort(404)
-        if not qa_reviews.can_play(session, viewer, recording):
-            abort(403)
-        path = recording_file(recording)
-        remote = request.remote_addr or ""
-        if action == "recording.download":
-            qa_reviews.audit(
-                session, viewer, action, "recording", recording_id, now=_now(), remote_addr=remote
-            )
-        elif _starts_at_zero(request.headers.get("Range")):
-            qa_reviews.audit_playback(session, viewer, recording_id, now=_now(), remote_addr=remote)
-    return path
+def _listenings() -> URLSafeSerializer:
+    key = current_app.secret_key
+    assert key is not None  # configure_session refuses to start without one
+    return URLSafeSerializer(key, salt=LISTENING_SALT)
 
 
-def _starts_at_zero(header: str | None) -> bool:
-    """A request for the start of the file begins a playback; later ranges are the player seeking."""
-    if not header:
-        return True
-    spec = header.strip().lower().removeprefix("bytes=").split(",")[0].strip()
-    return spec.startswith("0-")
+@bp.app_template_global()
+def listening_url(recording_id: int) -> str:
+    """A player's source: the audio URL with a playback token of the signed-in user for this
+    recording. Issuing one writes nothing; the first audio request carrying it is the listening."""
+    token = _listenings().dumps(
+        {
+            "u": current_user.id,
+            "r": recording_id,
+            "k": secrets.token_urlsafe(12),
+            "t": int(_now().timestamp()),
+        }
+    )
+    return url_for("qa.audio", recording_id=recording_id, listening=token)
+
+
+def _listening(recording_id: int) -> Listening | None:
+    """The request's playback token, if it is this user's for this recording and not expired."""
+    try:
+        data = _listenings().loads(request.args.get("listening", ""))
+    except BadData:
+        return None
+    if not isinstance(data, dict) or data.get("u") != current_user.id or data.get("r") != recording_id:
+        return None
+    key, issued = data.get("k"), data.get("t")
+    if not isinstance(key, str) or not isinstance(issued, int):
+        return None
+    at = datetime.fromtimestamp(issued, UTC)
+    now = _now()
+    lifetime = timedelta(minutes=web_context().settings.web.session_minutes)
+    if not now - lifetime <= at <= now + LISTENING_SKEW:
+        return None
+    return Listening(key, at)
+
+
+def _playable(session: Session, viewer: Viewer, recording_id: int) -> tuple[Recording, Path]:
+    """The recording and its file if this viewer may hear it (403 and 404 otherwise)."""
+    recording = session.get(Recording, recording_id)
+    if recording is None or recording.status != "verified":
+        abort(404)
+    if not qa_reviews.can_play(session, viewer, recording):
+        abort(403)
+    return recording, recording_file(recording)
 
 
 @bp.get("/recordings/<int:recording_id>/audio")
-@roles_required(*QA_ROLES, *AGENT_ROLES)  # which recording each may hear: qa_reviews.may_play
+@roles_required(*PLAY_ROLES)  # which recording each may hear: qa_reviews.can_play
 def audio(recording_id: int) -> ResponseReturnValue:
-    path = _playable(recording_id, "recording.play")
+    """The player's stream (Range requests). Only with a playback token (``listening_url``): its
+    first request writes the ``recording.play`` row, before any byte is sent; the player's later
+    requests with the same token are the same listening, whatever range they ask for."""
+    viewer = _viewer()
+    with web_context().db.transaction() as session:
+        recording, path = _playable(session, viewer, recording_id)
+        listening = _listening(recording_id)
+        if listening is None:
+            abort(403)
+        qa_reviews.audit_listening(
+            session, viewer, recording, listening, now=_now(), remote_addr=request.remote_addr or ""
+        )
     return send_file(path, mimetype="audio/wav", conditional=True, max_age=0)
 
 
 @bp.get("/recordings/<int:recording_id>/download")
-@roles_required(*QA_ROLES, *AGENT_ROLES)
+@roles_required(*PLAY_ROLES)
 def download(recording_id: int) -> ResponseReturnValue:
-    path = _playable(recording_id, "recording.download")
+    """Every download is audited."""
+    viewer = _viewer()
+    with web_context().db.transaction() as session:
+        _recording, path = _playable(session, viewer, recording_id)
+        remote = request.remote_addr or ""
+        action = "recording.download"
+        qa_reviews.audit(session, viewer, action, "recording", recording_id, now=_now(), remote_addr=remote)
     return send_file(
         path, mimetype="audio/wav", as_attachment=True, download_name=f"recording-{recording_id}.wav"
     )

@@ -18,6 +18,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
@@ -25,6 +26,8 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from callcenter.voice.twilio.hotline import BadWebhook, TwilioVoice
+from recordings.twilio import valid_recording_sid
+from web.limits import bound_bodies, parse_id, refuse_nul, use_id_converter
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 # Where the webhooks are mounted in front of the staff application.
 MOUNT = "/twilio"
+DEFAULT_MAX_BODY = 1024 * 1024  # web.max_request_kb's default
+BODY_HASH = "bodySHA256"
 # What the XML answers to Twilio carry (no page there for a browser to frame or run scripts in).
 HEADERS = (("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"))
 
@@ -54,6 +59,8 @@ class TwilioWeb:
         as Twilio is inconsistent there). A form post signed over the URL exactly as we rebuilt it
         is valid with one; anything else gets the full check.
         """
+        if isinstance(params, str) and BODY_HASH not in parse_qs(urlsplit(url).query):
+            return False  # a JSON body is signed through its hash in the URL: none, nothing signed
         if not isinstance(params, str):
             try:
                 expected = self.validator.compute_signature(url, params, algorithm)
@@ -69,19 +76,24 @@ class TwilioWeb:
         return f"{self.public_base_url}{_path()}" + (f"?{query}" if query else "")
 
 
-def create_webhooks(twilio: TwilioWeb) -> Flask:
-    """The webhooks' own application (its paths relative to ``MOUNT``)."""
+def create_webhooks(twilio: TwilioWeb, *, max_body: int = DEFAULT_MAX_BODY) -> Flask:
+    """The webhooks' own application (its paths relative to ``MOUNT``): bodies up to ``max_body``
+    bytes (413 above), ids within ``MAX_ID``, no NUL bytes (400), a valid ``RecordingSid``."""
     app = Flask(__name__)
+    use_id_converter(app)
+    bound_bodies(app, max_body)
+    refuse_nul(app)
     app.extensions[EXTENSION_KEY] = twilio
     app.register_blueprint(bp)
     app.after_request(_add_headers)
     return app
 
 
-def mount(app: Flask, twilio: TwilioWeb) -> None:
+def mount(app: Flask, twilio: TwilioWeb, *, max_body: int = DEFAULT_MAX_BODY) -> None:
     """Serve the webhooks under ``MOUNT`` in front of ``app``; ``app.extensions`` names them too."""
     app.extensions[EXTENSION_KEY] = twilio
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {MOUNT: create_webhooks(twilio)})  # type: ignore[method-assign]
+    webhooks = create_webhooks(twilio, max_body=max_body)
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {MOUNT: webhooks})  # type: ignore[method-assign]
 
 
 def _add_headers(response: Response) -> Response:
@@ -104,6 +116,7 @@ def check_signature() -> ResponseReturnValue | None:
     algorithm = get_signature_algorithm(request.headers.get(SETTINGS_HEADER))
     params: Any = request.form if request.mimetype != "application/json" else request.get_data(as_text=True)
     if signature and twilio.valid(url, params, signature, algorithm):
+        _check_recording_sid()
         return None
     log.warning(
         "twilio: %s signature on %s %s from %s; refused",
@@ -113,6 +126,16 @@ def check_signature() -> ResponseReturnValue | None:
         request.remote_addr,
     )
     abort(403)
+
+
+def _check_recording_sid() -> None:
+    """A ``RecordingSid`` names a file in our store: only Twilio's form (``RE`` + 32 hex) passes."""
+    sid = request.form.get("RecordingSid", "") if request.mimetype != "application/json" else ""
+    if sid and not valid_recording_sid(sid):
+        log.warning(
+            "twilio: %s %s with a malformed RecordingSid %r; refused", request.method, _path(), sid[:80]
+        )
+        abort(400)
 
 
 def _path() -> str:
@@ -186,7 +209,7 @@ def agent() -> ResponseReturnValue:
 
 @bp.post("/dequeued")
 def dequeued() -> ResponseReturnValue:
-    agent_id = request.args.get("agent", type=int)
+    agent_id = parse_id(request.args.get("agent"))
     if agent_id is None:
         abort(400)
     return _answer(lambda: _twilio().voice.dequeued(agent_id, request.args.get("q", ""), _form()))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import Agent, Case
 from callcenter.models.user import User
-from callcenter.phone import normalise
+from callcenter.services.call_search import NumberPattern
 from callcenter.services.cases import AGENT_ROLES, ALL_CASES_ROLES
 
 MAX_ROWS = 200
@@ -25,7 +25,9 @@ MAX_ROWS = 200
 @dataclass(frozen=True)
 class CaseFilter:
     text: str = ""  # case number, contact name or title
-    number: str = ""  # the customer's phone number, any format
+    # The customer's phone number: exact, or a run of its digits (read by call_search.number_pattern;
+    # whether the viewer may search by part of one is the web's decision, as for calls).
+    number: NumberPattern | None = None
     date_from: date | None = None  # registration day, in the organisation's zone
     date_to: date | None = None
     queue: str = ""
@@ -68,21 +70,19 @@ def _text_clause(text: str) -> ColumnElement[bool]:
     )
 
 
-def _number_clause(number: str, region: str) -> ColumnElement[bool]:
-    parsed = normalise(number, region)
-    if parsed.e164:
-        return Case.contact_e164 == parsed.e164
-    digits = "".join(ch for ch in number if ch.isdigit())
-    return Case.contact_e164.like(f"%{digits}%") if digits else true()
+def _number_clause(number: NumberPattern) -> ColumnElement[bool]:
+    if number.exact is not None:
+        return Case.contact_e164 == number.exact
+    return Case.contact_e164.like(f"%{number.digits}%") if number.digits else true()
 
 
-def search_query(wanted: CaseFilter, *, viewer: User, zone: ZoneInfo, region: str) -> Select[tuple[Case]]:
+def search_query(wanted: CaseFilter, *, viewer: User, zone: ZoneInfo) -> Select[tuple[Case]]:
     query = select(Case).where(visible_to(viewer))
     text = wanted.text.strip()
     if text:
         query = query.where(_text_clause(text))
-    if wanted.number.strip():
-        query = query.where(_number_clause(wanted.number.strip(), region))
+    if wanted.number is not None:
+        query = query.where(_number_clause(wanted.number))
     if wanted.date_from is not None:
         query = query.where(Case.registered_at >= _day_start(wanted.date_from, zone))
     if wanted.date_to is not None:
@@ -109,11 +109,11 @@ def search_query(wanted: CaseFilter, *, viewer: User, zone: ZoneInfo, region: st
 
 
 def search_cases(
-    session: Session, wanted: CaseFilter, *, viewer: User, zone: ZoneInfo, region: str, limit: int = MAX_ROWS
+    session: Session, wanted: CaseFilter, *, viewer: User, zone: ZoneInfo, limit: int = MAX_ROWS
 ) -> list[Case]:
     """Cases matching ``wanted`` that ``viewer`` may see, newest first."""
     query = (
-        search_query(wanted, viewer=viewer, zone=zone, region=region)
+        search_query(wanted, viewer=viewer, zone=zone)
         .options(selectinload(Case.agent))
         .order_by(Case.registered_at.desc(), Case.id.desc())
         .limit(limit)

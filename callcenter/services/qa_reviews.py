@@ -33,8 +33,11 @@ from callcenter.services import qa_scorecards
 from callcenter.services.qa_assignment import assign, qa_staff
 
 # Roles that may play any recording (REQUIREMENTS B16); QA plays what it is assigned, an agent
-# the calls they handled.
-ANY_RECORDING_ROLES = ("admin", "supervisor", "team_leader", "manager")
+# the calls they handled. Not ``admin``: administering accounts is no licence to hear customers.
+ANY_RECORDING_ROLES = ("supervisor", "team_leader", "manager")
+# The margin between a listening's issue time (whole seconds) and the audit row, for clock skew
+# between web processes.
+LISTENING_SKEW = timedelta(minutes=1)
 SCORED_PURPOSES = ("review", "rescore")
 
 
@@ -103,28 +106,53 @@ def audit(
     )
 
 
-def audit_playback(
+@dataclass(frozen=True)
+class Listening:
+    """One opening of a player: its random key and when it was issued (the playback token's)."""
+
+    key: str
+    issued_at: datetime
+
+
+def audit_listening(
     session: Session,
     viewer: Viewer,
-    recording_id: int,
+    recording: Recording,
+    listening: Listening,
     *,
     now: datetime,
     remote_addr: str,
-    dedupe: timedelta = timedelta(minutes=1),
 ) -> bool:
-    """Write a ``recording.play`` row unless this viewer's last one for this recording is younger
-    than ``dedupe`` (a player asks for the start of the file more than once per playback)."""
-    last = session.execute(
-        select(func.max(AuditLog.at)).where(
-            AuditLog.user_id == viewer.user_id,
-            AuditLog.action == "recording.play",
+    """Write ``recording.play`` for the first audio request of ``listening``; later requests of the
+    same listening (Range requests of the player: seeks, re-buffering, a replay) write nothing.
+
+    The recording's row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite writes one at a time),
+    so two requests racing at the start of a listening write one row."""
+    session.execute(select(Recording.id).where(Recording.id == recording.id).with_for_update())
+    seen = session.execute(
+        select(AuditLog.id)
+        .where(
             AuditLog.object_type == "recording",
-            AuditLog.object_id == str(recording_id),
+            AuditLog.object_id == str(recording.id),
+            AuditLog.action == "recording.play",
+            AuditLog.user_id == viewer.user_id,
+            AuditLog.at >= listening.issued_at - LISTENING_SKEW,
+            AuditLog.data["listening"].as_string() == listening.key,
         )
-    ).scalar_one()
-    if last is not None and now - last < dedupe:
+        .limit(1)
+    ).first()
+    if seen is not None:
         return False
-    audit(session, viewer, "recording.play", "recording", recording_id, now=now, remote_addr=remote_addr)
+    audit(
+        session,
+        viewer,
+        "recording.play",
+        "recording",
+        recording.id,
+        now=now,
+        remote_addr=remote_addr,
+        data={"listening": listening.key},
+    )
     return True
 
 

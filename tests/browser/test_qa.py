@@ -46,15 +46,16 @@ def test_qa_scores_a_played_recording_and_the_agent_acknowledges(
     expect(page.locator("dd.number")).to_contain_text("138****8000")
     expect(page.locator(".formula").first).to_contain_text("Σ")
 
-    # The player loads the WAV by Range requests, plays, seeks and changes speed.
-    page.wait_for_function("() => document.getElementById('qa-audio').readyState >= 1")
-    duration = page.evaluate("document.getElementById('qa-audio').duration")
-    assert 3.9 < duration < 4.1
+    # The player loads nothing until play is pressed (preload="none"): no listening is audited yet.
+    assert page.evaluate("document.getElementById('qa-audio').readyState") == 0
+    # Then it loads the WAV by Range requests, plays, seeks and changes speed.
     played = page.evaluate(
         "(() => { const a = document.getElementById('qa-audio'); a.muted = true;"
         " return a.play().then(() => 'playing'); })()"
     )
     assert played == "playing"
+    duration = page.evaluate("document.getElementById('qa-audio').duration")
+    assert 3.9 < duration < 4.1
     page.wait_for_function("() => document.getElementById('qa-audio').currentTime > 0.3")
     page.select_option("#qa-speed", "1.5")
     assert page.evaluate("document.getElementById('qa-audio').playbackRate") == 1.5

@@ -175,8 +175,10 @@ def test_playback_rights_follow_the_roles(db: Database, scene: Scene) -> None:
         assert not qa_reviews.can_play(s, viewer(scene.qa2, "qa"), rec)
         assert qa_reviews.can_play(s, viewer(scene.agent, "agent_complaint"), rec)  # the handling agent
         assert not qa_reviews.can_play(s, viewer(scene.other_agent, "agent_complaint"), rec)
-        for role in ("supervisor", "team_leader", "manager", "admin"):
+        for role in ("supervisor", "team_leader", "manager"):
             assert qa_reviews.can_play(s, viewer(scene.other_agent, role), rec)
+        # REQUIREMENTS B16 names no admin: administering accounts is no licence to hear customers
+        assert not qa_reviews.can_play(s, viewer(scene.other_agent, "admin"), rec)
 
 
 def test_assignment_is_round_robin_capped_per_day_and_never_to_the_handling_agent(

@@ -3,6 +3,7 @@ access rules and the audit log."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime
 
@@ -23,6 +24,14 @@ def fetch(client: FlaskClient, path: str, **headers: str) -> TestResponse:
     response.get_data()
     response.close()
     return response
+
+
+def player_source(client: FlaskClient, path: str) -> str:
+    """The audio URL (with its playback token) of the player on a page."""
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'<audio[^>]*preload="none" src="([^"]+)"', page)
+    assert match, f"no player on {path}"
+    return html.unescape(match.group(1))
 
 
 def full_answers(client: FlaskClient, scene: Scene, path: str) -> dict[str, str]:
@@ -51,7 +60,7 @@ def test_the_assigned_evaluator_streams_scores_and_the_agent_acknowledges(
     assert "138****8000" in page and "+8613800138000" not in page  # masked for QA
     assert "Σ" in page and "工作态度 Work attitude — 30 %" in page  # the formula and weights on the form
 
-    audio = f"/qa/recordings/{scene.recording_id}/audio"
+    audio = player_source(client, f"/qa/samples/{scene.sample_id}")
     whole = fetch(client, audio)
     assert whole.status_code == 200 and whole.data == scene.wav
     assert whole.headers["Accept-Ranges"] == "bytes"
@@ -85,15 +94,15 @@ def test_the_assigned_evaluator_streams_scores_and_the_agent_acknowledges(
         assert evaluation.total == round(30 * 46 / 52 + 30 + 40, 2) == 96.54
         assert evaluation.failed_items == ["politeness", "mandarin"] and evaluation.case_material
         plays = s.execute(select(AuditLog.action, AuditLog.username).order_by(AuditLog.id)).all()
-    # the whole-file request and the tail request; the 100-199 seek is not a new playback,
-    # and a second start within a minute is the same playback
+    # one listening (one playback token): its first request is audited, the player's later Range
+    # requests are the same listening
     assert plays == [("recording.play", "qa1"), ("recording.download", "qa1")]
     logout(client)
 
     login(client, scene.agent)
     mine = client.get("/qa/mine").get_data(as_text=True)
     assert f'data-evaluation-id="{evaluation.id}"' in mine and "多确认客户诉求" in mine
-    own_audio = fetch(client, f"/qa/recordings/{scene.recording_id}/audio", Range="bytes=0-9")
+    own_audio = fetch(client, player_source(client, "/qa/mine"), Range="bytes=0-9")
     assert own_audio.status_code == 206  # the handling agent hears their own call
     token = csrf_token(client, "/qa/mine")
     assert (
@@ -119,7 +128,7 @@ def test_other_qa_users_and_other_agents_cannot_open_or_play_it(
     assert client.get(f"/qa/samples/{scene.sample_id}").status_code == 403  # not a QA role at all
     logout(client)
     login(client, scene.supervisor)
-    assert fetch(client, f"/qa/recordings/{scene.recording_id}/audio").status_code == 200
+    assert fetch(client, player_source(client, f"/qa/samples/{scene.sample_id}")).status_code == 200
     assert client.get(f"/qa/samples/{scene.sample_id}").status_code == 200
     audit_page = client.get("/qa/audit").get_data(as_text=True)
     assert "recording.play" in audit_page and "boss" in audit_page

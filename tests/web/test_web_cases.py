@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from callcenter.db import Database
-from callcenter.models import Agent, AuditLog, Case, Queue
+from callcenter.models import Agent, AuditLog, Call, Case, Queue
 from callcenter.settings import Settings
 from tests.web.factories import Account, MakeUser, csrf_token, login, make_call, update_user
 from web import create_app
@@ -41,6 +41,13 @@ def agent(make_user: MakeUser, db: Database, now: datetime) -> Account:
     account = make_user("agent", ("agent_complaint",))
     with_agent(db, account, now, "complaint")
     return account
+
+
+def handled_by(db: Database, call_id: int, account: Account) -> None:
+    with db.transaction() as session:
+        call = session.get(Call, call_id)
+        assert call is not None
+        call.agent_id = session.execute(select(Agent.id).where(Agent.user_id == account.id)).scalar_one()
 
 
 def create_case(client: FlaskClient, *, call_id: int | None = None, **fields: str) -> int:
@@ -82,6 +89,7 @@ def test_a_case_from_a_call_is_prefilled_and_linked(
     client: FlaskClient, agent: Account, db: Database, now: datetime
 ) -> None:
     call_id = make_call(db, now, external_id="c-1", start=now - timedelta(minutes=5), caller_name="王五")
+    handled_by(db, call_id, agent)  # the handling context: the full number is prefilled
     login(client, agent)
     form = client.get(f"/cases/new?call_id={call_id}").get_data(as_text=True)
     assert 'value="王五"' in form and 'value="+8613800138000"' in form

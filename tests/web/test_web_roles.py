@@ -14,7 +14,21 @@ from web.auth import PUBLIC_ENDPOINTS, SIGNED_IN_ENDPOINTS, required_roles
 from web.calls import CALL_LOG_ROLES
 
 # The roles table of docs/web.md: endpoint -> roles. A new page must be added here on purpose.
+# REQUIREMENTS B16: QA, team leaders, supervisors, managers and the handling agent; no admin.
+RECORDING_ROLES = frozenset(
+    {
+        "qa",
+        "team_leader",
+        "supervisor",
+        "manager",
+        "agent_consultation",
+        "agent_complaint",
+        "callback_specialist",
+    }
+)
 EXPECTED_ROLES = {
+    "qa.audio": RECORDING_ROLES,
+    "qa.download": RECORDING_ROLES,
     "calls.index": frozenset(CALL_LOG_ROLES),
     "calls.detail": frozenset(CALL_LOG_ROLES),
     "calls.by_key": frozenset(CALL_LOG_ROLES),
