@@ -117,7 +117,10 @@ class State:
     queue: str | None = None  # the queue the caller waited in (a later leg's callback goes back to it)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "path": list(self.path)}
+        data = {**self.__dict__, "path": list(self.path)}
+        if data["queue"] is None:
+            del data["queue"]  # set only on a later leg; Twilio's tokens stay as short as before
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> State:

@@ -516,9 +516,9 @@ def test_pressing_1_in_the_queue_books_a_callback_keeping_the_place_in_line(
     with db.read() as session:
         tasks = tasks_for_call(session, call.id)
         assert [(task.kind, task.enqueued_at, task.queue_name) for task in tasks] == [
-            ("queue_callback", joined, "consultation")
+            ("queue_callback", joined, "complaint")  # the queue the caller pressed 2 for
         ]
-    assert (call.disposition, call.end_reason) == ("ended_in_ivr", "queue_callback")
+    assert (call.disposition, call.end_reason) == ("queue_callback", "queue_callback")  # as on Asterisk
 
 
 def test_a_full_queue_is_a_missed_call_with_the_voicemail_offer(
@@ -531,6 +531,7 @@ def test_a_full_queue_is_a_missed_call_with_the_voicemail_offer(
     with db.read() as session:
         kinds = list(session.execute(select(CallbackTask.kind)).scalars())
     assert kinds == ["missed_call"]
+    assert (the_call(db).disposition, the_call(db).end_reason) == ("queue_refused", "queue_refused (FULL)")
 
 
 def test_after_hours_a_voicemail_is_recorded_and_registered(

@@ -269,8 +269,17 @@ class TwilioVoice:
             entry = Entry(self._key(form, "queue:hangup"), "queue.abandon", now, SOURCE, None, 0, facts)
             self._record(form, [entry], now)
             return twiml.to_xml(twiml.empty())
+        # As on Asterisk (QUEUESTATUS, the key-press exit): the fold tells a callback and a full
+        # queue from a caller who hung up; other results are kept without an outcome.
+        status = QUEUE_EXITS.get(result, (result or "unknown").upper())
         left = Entry(
-            self._key(form, f"queue:{result or 'unknown'}"), "queue.leave", now, SOURCE, None, 0, facts
+            self._key(form, f"queue:{result or 'unknown'}"),
+            "queue.exit",
+            now,
+            SOURCE,
+            None,
+            0,
+            {**facts, "status": status},
         )
         if result == "leave":
             entry_point = "queue_callback"  # pressed 1 in the waiting room: called back in turn
@@ -586,6 +595,10 @@ class TwilioVoice:
 
     def _is_vip(self, raw_number: str | None) -> bool:
         return self.vips.is_vip(normalise(raw_number or "", self.region).e164)
+
+
+# <Enqueue action> QueueResult → the queue exit status Asterisk would give (services/timeline.py).
+QUEUE_EXITS = {"leave": "CALLBACK", "queue-full": "FULL"}
 
 
 def _timestamp(value: str | None) -> datetime | None:
