@@ -21,6 +21,7 @@ from tests.web.factories import Account, csrf_token, login, make_account, web_se
 from web import create_app
 from web.i18n import compile_catalogs
 
+ROLES = ("callback_specialist",)
 NUMBERS = ["+8613800138000", "+8613800138001", "+8613800138002", "+8613800138003"]
 
 
@@ -179,12 +180,15 @@ def test_leaders_reassign_with_an_audit_row(app: Flask, db: Database, clock: Clo
     )
     assert specialist.status_code == 403
     with db.read() as session:
-        assert session.get(CampaignMember, task_id).agent_id == first_agent  # type: ignore[union-attr]
+        assert session.execute(select(CampaignMember.agent_id)).scalars().all().count(first_agent) == len(
+            owners
+        )
         assert session.execute(select(AuditLog).where(AuditLog.action == "callback.reassign")).first() is None
     done = leader.post(url, data={"csrf_token": token, "agent": str(second_agent), "reason": "甲今天病假"})
     assert done.status_code == 302
     with db.read() as session:
-        assert session.get(CampaignMember, task_id).agent_id == second_agent  # type: ignore[union-attr]
+        member = session.get(CampaignMember, task_id)
+        assert member is not None and member.agent_id == second_agent
         row = session.execute(select(AuditLog).where(AuditLog.action == "callback.reassign")).scalar_one()
         assert (row.object_type, row.object_id, row.reason) == ("callback_task", str(task_id), "甲今天病假")
         assert row.data == {"from_agent": first_agent, "to_agent": second_agent}
@@ -206,11 +210,14 @@ def test_reassign_refuses_owed_callbacks_and_recorded_tasks(db: Database, clock:
     with db.transaction() as session:
         actor = session.get(User, leader_id)
         assert actor is not None
-        kwargs = {"actor": actor, "reason": "r", "now": now, "owner_roles": ("callback_specialist",)}
+
+        def reassign(task: int, agent: int) -> None:
+            callback_tasks.reassign(session, task, agent, actor=actor, reason="r", now=now, owner_roles=ROLES)
+
         with pytest.raises(callback_tasks.TaskAccessError, match="only campaign tasks"):
-            callback_tasks.reassign(session, owed, second, **kwargs)  # type: ignore[arg-type]
+            reassign(owed, second)
         with pytest.raises(callback_tasks.TaskAccessError, match="already allocated"):
-            callback_tasks.reassign(session, task_id, first, **kwargs)  # type: ignore[arg-type]
+            reassign(task_id, first)
         task = session.get(CallbackTask, task_id)
         assert task is not None
         add_attempt(session, task, now, "reached")
@@ -218,7 +225,7 @@ def test_reassign_refuses_owed_callbacks_and_recorded_tasks(db: Database, clock:
             session, task_id, callback_results.Answers(False), user=actor, now=now
         )
         with pytest.raises(callback_tasks.TaskAccessError, match="already recorded"):
-            callback_tasks.reassign(session, task_id, second, **kwargs)  # type: ignore[arg-type]
+            reassign(task_id, second)
 
 
 # --- reached needs an answered call ----------------------------------------------------------------
