@@ -402,6 +402,21 @@ class Dialler(Section):
     in_doubt_after_s: float = Field(default=120.0, ge=1)  # a dial with no outcome after this is in doubt
     not_placed_retry_s: float = Field(default=60.0, ge=0)  # a dial that never left (AMI down…): retry after
     long_call_minutes: int = Field(default=5, ge=1)  # flagged in the campaign report (D48)
+    # Roles whose holders take callback tasks (allocation, opening an unowned task); leaders always can.
+    callback_roles: tuple[str, ...] = ("callback_specialist",)
+    # Queue abandons (A9): the sweep waits this long for the caller to call again, and looks this far back.
+    abandon_grace_minutes: int = Field(default=2, ge=0, le=60)
+    abandon_lookback_hours: int = Field(default=24, ge=1, le=24 * 14)
+
+    @field_validator("callback_roles")
+    @classmethod
+    def _known_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from callcenter.models.user import ROLES  # noqa: PLC0415 - the models import settings' siblings
+
+        unknown = sorted(set(value) - set(ROLES))
+        if unknown or not value:
+            raise ValueError(f"callback_roles: give known roles (unknown: {unknown})")
+        return value
 
     @field_validator("window_end")
     @classmethod

@@ -12,13 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from callcenter.db import Database
-from callcenter.dialler.channels import AmiChannel, Channel, TwilioChannel
+from callcenter.dialler.channels import AmiChannel, Channel, TwilioChannel, configured_channel
 from callcenter.dialler.engine import Dialler, TickStats
 from callcenter.dialler.lease import Lease
 from callcenter.exceptions import ConfigurationError
 from callcenter.settings import Settings
 from callcenter.voice.ami.client import AmiClient
-from callcenter.voice.twilio.main import enabled as twilio_enabled
 from callcenter.voice.twilio.rest import make_client
 
 log = logging.getLogger(__name__)
@@ -45,8 +44,8 @@ class DiallerRuntime:
 def build_channel(
     settings: Settings, clock: Callable[[], datetime]
 ) -> tuple[Channel | None, Callable[[], None] | None]:
-    dialler, choice = settings.dialler, settings.dialler.channel
-    if choice == "twilio" or (choice == "auto" and twilio_enabled(settings)):
+    dialler, choice = settings.dialler, configured_channel(settings)
+    if choice == "twilio":
         client = make_client(settings)
         channel = TwilioChannel(
             client,
@@ -56,7 +55,7 @@ def build_channel(
         )
         return channel, None
     ami = settings.ami
-    if choice == "asterisk" or (choice == "auto" and ami.host):
+    if choice == "asterisk":
         if not ami.host or ami.secret is None:
             raise ConfigurationError("dialler.channel=asterisk needs ami.host and CALLCENTER_AMI__SECRET")
         # OriginateResponse is a call event

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from callcenter.db import Database
-from callcenter.services import callback_results, qa_jobs
+from callcenter.ivr.hours import business_hours
+from callcenter.services import callback_results, callbacks, qa_jobs
 from callcenter.services import cases as case_service
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
@@ -63,6 +64,21 @@ def collect_survey_answers(runtime: Runtime) -> object:
     return added
 
 
+def sweep_queue_abandons(runtime: Runtime) -> object:
+    dialler = runtime.settings.dialler
+    with runtime.db.transaction() as session:
+        result = callbacks.sweep_abandoned(
+            session,
+            runtime.clock(),
+            hours=business_hours(runtime.settings),
+            grace=timedelta(minutes=dialler.abandon_grace_minutes),
+            lookback=timedelta(hours=dialler.abandon_lookback_hours),
+        )
+    if result.created:
+        log.info("queue abandons: %s", result)
+    return result
+
+
 def replay_spool(runtime: Runtime) -> object:
     result = recorder_for(runtime.settings, runtime.db, runtime.clock).replay()
     if result.applied or result.failed or result.remaining:
@@ -114,6 +130,11 @@ JOBS: dict[str, JobSpec] = {
     ),
     "collect_survey_answers": JobSpec(
         collect_survey_answers, 60, "automated surveys: the key pressed (1-5) becomes the callback's result"
+    ),
+    "sweep_queue_abandons": JobSpec(
+        sweep_queue_abandons,
+        60,
+        "a missed-call callback for each caller who hung up waiting in a queue (unless followed up)",
     ),
     "replay_spool": JobSpec(replay_spool, 60, "apply call reports spooled while the database was down"),
     "verify_recordings": JobSpec(

@@ -23,11 +23,13 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.cli import utc_now
+from callcenter.dialler.channels import configured_channel
 from callcenter.models import (
     Agent,
     AuditLog,
@@ -44,8 +46,9 @@ from callcenter.models.callback import CALLBACK_KINDS
 from callcenter.models.caller import TIERS
 from callcenter.models.campaign import CAMPAIGN_MODES
 from callcenter.models.case import CASE_TYPES
+from callcenter.models.user import ROLES
 from callcenter.phone import mask
-from callcenter.services import callback_results, campaigns, cases
+from callcenter.services import callback_results, callback_tasks, campaigns, cases
 from web.auth import roles_required
 from web.context import reading, web_context
 
@@ -54,7 +57,9 @@ bp = Blueprint("campaigns", __name__)
 VIEW_ROLES = ("callback_specialist", "team_leader", "supervisor", "manager", "admin")
 MANAGE_ROLES = ("team_leader", "supervisor", "manager", "admin")
 AUDIT_ROLES = ("supervisor", "team_leader", "manager", "admin")
-SCRIPT_ROLES = ("callback_specialist", "team_leader", "supervisor", "admin")
+# The callback screen: any signed-in user reaches the view; callback_tasks.can_open decides per task
+# (its owner, team leaders, supervisors; an unowned task: the roles of [dialler] callback_roles).
+SIGNED_IN = ROLES
 SCRIPT_STEPS = (
     ("打招呼", "Greeting", "客户您好,请问是您本人吗?"),
     ("确认问题", "Confirm the problem", "您反映的问题是什么,能具体描述一下吗?"),
@@ -63,6 +68,14 @@ SCRIPT_STEPS = (
     ("结束语", "Closing", "感谢客户对我们的支持,如果有任何其他问题,欢迎随时联系我们。"),
 )
 MEMBER_PAGE = 200
+NO_CHANNEL = _l(
+    "No outbound line is configured (Twilio or Asterisk): the system dials nothing. "
+    "Call the customer from another phone and record why."
+)
+NOT_ANSWERED = _l(
+    "No answered call is on record for this task: dial first, or tick "
+    "“I called from another phone” and say why."
+)
 
 
 CLOCK_KEY = "campaigns.clock"
@@ -88,6 +101,25 @@ def _local(moment: datetime | None) -> str:
 def _user(session: Session) -> User | None:
     user: User | None = session.get(User, int(current_user.get_id()))
     return user
+
+
+def _owner_roles() -> tuple[str, ...]:
+    return web_context().settings.dialler.callback_roles
+
+
+def _open_task(session: Session, task_id: int) -> tuple[User, CallbackTask]:
+    """The task, if the signed-in user may open it: 403 for someone who works no callbacks or does
+    not own it, 404 for no such task."""
+    user = _user(session)
+    roles = _owner_roles()
+    if user is None or not callback_tasks.may_work_callbacks(user, roles):
+        abort(403)
+    task = session.get(CallbackTask, task_id)
+    if task is None:
+        abort(404)
+    if not callback_tasks.can_open(session, user, task_id, roles):
+        abort(403)
+    return user, task
 
 
 @dataclass(frozen=True)
@@ -146,9 +178,7 @@ def progress_json(campaign_id: int) -> ResponseReturnValue:
 @roles_required(*MANAGE_ROLES)
 def new() -> ResponseReturnValue:
     with reading() as session:
-        agents = list(
-            session.execute(select(Agent).where(Agent.active.is_(True)).order_by(Agent.name)).scalars()
-        )
+        agents = callback_tasks.entitled_agents(session, _owner_roles())
         choices = [(agent.id, agent.name, agent.skill_level) for agent in agents]
     return render_template(
         "campaigns/new.html",
@@ -183,6 +213,7 @@ def _spec(form: Any, now: datetime, user_id: int) -> campaigns.CampaignSpec:
         window=(start, end) if start and end else None,
         agent_ids=tuple(int(value) for value in form.getlist("agents")),
         created_by_id=user_id,
+        owner_roles=settings.dialler.callback_roles,
     )
 
 
@@ -347,15 +378,16 @@ class TaskView:
     repair: bool
     answered: bool
     history: list[tuple[str, str, str]]
+    answered_call: bool  # a dial attempt was answered: the script may be recorded without more
+    owner: str
+    channel: str | None  # the outbound channel; None: nothing is ever dialled
 
 
 @bp.get("/callbacks/<int:task_id>")
-@roles_required(*SCRIPT_ROLES)
+@roles_required(*SIGNED_IN)
 def callback_screen(task_id: int) -> ResponseReturnValue:
     with reading() as session:
-        task = session.get(CallbackTask, task_id)
-        if task is None:
-            abort(404)
+        user, task = _open_task(session, task_id)
         member = session.get(CampaignMember, task_id)
         campaign = session.get(Campaign, member.campaign_id) if member is not None else None
         caller = session.get(Caller, task.caller_id) if task.caller_id is not None else None
@@ -383,8 +415,24 @@ def callback_screen(task_id: int) -> ResponseReturnValue:
             task.kind == "repair_order",
             answered is not None,
             history,
+            callback_results.answered(session, task_id),
+            owner.name if (owner := callback_tasks.owner(session, task_id)) is not None else "",
+            configured_channel(web_context().settings),
         )
-    return render_template("campaigns/callback.html", task=view, steps=SCRIPT_STEPS)
+        can_reassign = member is not None and user.has_role(*callback_tasks.LEADER_ROLES)
+        choices = (
+            [(agent.id, agent.name) for agent in callback_tasks.entitled_agents(session, _owner_roles())]
+            if can_reassign
+            else []
+        )
+    return render_template(
+        "campaigns/callback.html",
+        task=view,
+        steps=SCRIPT_STEPS,
+        no_channel=str(NO_CHANNEL),
+        can_reassign=can_reassign,
+        agents=choices,
+    )
 
 
 def _score(value: str | None) -> int | None:
@@ -396,7 +444,7 @@ def _yes_no(value: str | None) -> bool | None:
 
 
 @bp.post("/callbacks/<int:task_id>")
-@roles_required(*SCRIPT_ROLES)
+@roles_required(*SIGNED_IN)
 def record_callback(task_id: int) -> ResponseReturnValue:
     form = request.form
     answers = callback_results.Answers(
@@ -411,29 +459,39 @@ def record_callback(task_id: int) -> ResponseReturnValue:
         charges_reasonable=_yes_no(form.get("charges")),
         duration_s=_score(form.get("duration_s")),
     )
+    other_phone = form.get("other_phone_reason", "") if form.get("other_phone") == "1" else ""
     try:
         with web_context().db.transaction() as session:
+            user, _task = _open_task(session, task_id)
             callback_results.record_answers(
                 session,
                 task_id,
                 answers,
-                user=_user(session),
+                user=user,
                 now=_now(),
                 case_policy=cases.CasePolicy.from_settings(web_context().settings),
+                other_phone_reason=other_phone,
+                remote_addr=request.remote_addr or "",
             )
     except callback_results.ScriptError as exc:
-        flash(str(exc), "error")
+        flash(str(NOT_ANSWERED) if str(exc) == callback_results.NOT_ANSWERED else str(exc), "error")
         return redirect(url_for("campaigns.callback_screen", task_id=task_id))
     flash(_("Callback recorded."), "info")
     return redirect(url_for("campaigns.callback_screen", task_id=task_id))
 
 
 @bp.post("/callbacks/<int:task_id>/dial")
-@roles_required(*SCRIPT_ROLES)
+@roles_required(*SIGNED_IN)
 def dial(task_id: int) -> ResponseReturnValue:
     """Preview mode: the agent clicks to dial; the scheduler places the call under its rules."""
+    with reading() as session:
+        _open_task(session, task_id)
+    if configured_channel(web_context().settings) is None:
+        flash(str(NO_CHANNEL), "error")
+        return redirect(url_for("campaigns.callback_screen", task_id=task_id))
     try:
         with web_context().db.transaction() as session:
+            _open_task(session, task_id)
             agent_id = session.execute(
                 select(Agent.id).where(Agent.user_id == int(current_user.get_id()))
             ).scalar_one_or_none()
@@ -442,6 +500,31 @@ def dial(task_id: int) -> ResponseReturnValue:
         flash(str(exc), "error")
     else:
         flash(_("The call is queued for dialling."), "info")
+    return redirect(url_for("campaigns.callback_screen", task_id=task_id))
+
+
+@bp.post("/callbacks/<int:task_id>/reassign")
+@roles_required(*callback_tasks.LEADER_ROLES)
+def reassign(task_id: int) -> ResponseReturnValue:
+    """F62: a team leader or supervisor gives a campaign task to another specialist (audited)."""
+    agent = request.form.get("agent", "")
+    try:
+        with web_context().db.transaction() as session:
+            user, _task = _open_task(session, task_id)
+            callback_tasks.reassign(
+                session,
+                task_id,
+                int(agent) if agent.isdigit() else 0,
+                actor=user,
+                reason=request.form.get("reason", ""),
+                now=_now(),
+                owner_roles=_owner_roles(),
+                remote_addr=request.remote_addr or "",
+            )
+    except callback_tasks.TaskAccessError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("The task is reassigned."), "info")
     return redirect(url_for("campaigns.callback_screen", task_id=task_id))
 
 
@@ -460,7 +543,7 @@ def audit() -> ResponseReturnValue:
     with reading() as session:
         rows = session.execute(
             select(AuditLog)
-            .where(AuditLog.action.startswith("dialler."))
+            .where(or_(AuditLog.action.startswith("dialler."), AuditLog.action.startswith("callback.")))
             .order_by(AuditLog.id.desc())
             .limit(300)
         ).scalars()

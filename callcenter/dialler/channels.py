@@ -20,11 +20,23 @@ from callcenter.services.timeline import LEFT_WITHOUT_AGENT
 from callcenter.settings import Settings
 from callcenter.voice.ami.client import AmiClient
 from callcenter.voice.ami.originate import Outcome, originate
+from callcenter.voice.twilio.main import enabled as twilio_enabled
 from callcenter.voice.twilio.rest import OutboundError, place_call
 
 log = logging.getLogger(__name__)
 
 WRONG_NUMBER_CODES = frozenset({21211, 21214, 21215, 21217, 13224})  # Twilio: invalid / unreachable To
+
+
+def configured_channel(settings: Settings) -> str | None:
+    """The outbound channel the settings choose (``[dialler] channel``): ``twilio``, ``asterisk``, or
+    ``None`` when ``auto`` finds neither Twilio nor an AMI host (no call is ever placed then)."""
+    choice = settings.dialler.channel
+    if choice == "twilio" or (choice == "auto" and twilio_enabled(settings)):
+        return "twilio"
+    if choice == "asterisk" or (choice == "auto" and settings.ami.host):
+        return "asterisk"
+    return None
 
 
 @dataclass(frozen=True)

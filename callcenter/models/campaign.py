@@ -115,7 +115,7 @@ class CallbackResult(Base):
     quality: Mapped[int | None] = mapped_column(Integer)  # product quality 1–5
     charges_reasonable: Mapped[bool | None] = mapped_column(Boolean)
     duration_s: Mapped[int | None] = mapped_column(Integer)
-    source: Mapped[str] = mapped_column(String(16), default="script")  # script | ivr_survey
+    source: Mapped[str] = mapped_column(String(16), default="script")  # script | ivr_survey | other_phone
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

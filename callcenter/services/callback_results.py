@@ -28,12 +28,16 @@ from callcenter.models import (
     CaseEvent,
 )
 from callcenter.services import cases
+from callcenter.services.admin import Actor, audit
 
 if TYPE_CHECKING:
     from callcenter.models import User
 
 NOT_THE_CUSTOMER = "not_the_customer"
 REACHED = "reached"
+OTHER_PHONE = "other_phone"  # the result's source when the agent called from another phone
+OTHER_PHONE_ACTION = "callback.other_phone"
+NOT_ANSWERED = "no answered call on record: dial first, or say why you called from another phone"
 
 
 class ScriptError(ValueError):
@@ -120,9 +124,15 @@ def record_answers(
     user: User | None,
     now: datetime,
     case_policy: cases.CasePolicy | None = None,
+    other_phone_reason: str = "",
+    remote_addr: str = "",
 ) -> CallbackResult:
     """Store the script's answers (once per task), close the task, update the caller and the case
-    (``case_policy``: the organisation's case rules, for the dissatisfied threshold)."""
+    (``case_policy``: the organisation's case rules, for the dissatisfied threshold).
+
+    Somebody must have answered: the task needs an answered dial attempt (``reached``, not abandoned
+    before an agent), or ``other_phone_reason``: the agent called from another phone and says why
+    (audited as ``callback.other_phone``; the result's source is ``other_phone``)."""
     answers.check()
     task = session.execute(
         select(CallbackTask).where(CallbackTask.id == task_id).with_for_update()
@@ -131,6 +141,13 @@ def record_answers(
         raise ScriptError("no such callback task")
     if session.execute(select(CallbackResult.id).where(CallbackResult.task_id == task_id)).first():
         raise ScriptError("this callback's result is already recorded")
+    source = "script"
+    if not answered(session, task_id):
+        reason = other_phone_reason.strip()
+        if not reason:
+            raise ScriptError(NOT_ANSWERED)
+        _audit_other_phone(session, task, reason, user, remote_addr, now)
+        source = OTHER_PHONE
     campaign_id = session.execute(
         select(CampaignMember.campaign_id).where(CampaignMember.task_id == task_id)
     ).scalar_one_or_none()
@@ -140,6 +157,7 @@ def record_answers(
         user_id=user.id if user is not None else None,
         identity_confirmed=answers.identity_confirmed,
         duration_s=answers.duration_s,
+        source=source,
         recorded_at=now,
     )
     if not answers.identity_confirmed:
@@ -169,6 +187,24 @@ def record_answers(
             case_policy=case_policy,
         )
     return result
+
+
+def answered(session: Session, task_id: int) -> bool:
+    """Whether a dial attempt of the task was answered (``reached``) and not abandoned before an agent."""
+    query = select(CallbackAttempt.id).where(
+        CallbackAttempt.task_id == task_id,
+        CallbackAttempt.result == REACHED,
+        CallbackAttempt.abandoned.is_(False),
+    )
+    return session.execute(query.limit(1)).first() is not None
+
+
+def _audit_other_phone(
+    session: Session, task: CallbackTask, reason: str, user: User | None, remote_addr: str, now: datetime
+) -> None:
+    actor = Actor(None, "", remote_addr) if user is None else Actor(user.id, user.username, remote_addr)
+    audit(session, actor, OTHER_PHONE_ACTION, "callback_task", task.id, now=now, reason=reason[:1000])
+    task.data = {**task.data, "other_phone": True}
 
 
 def _update_caller(session: Session, task: CallbackTask, result: CallbackResult, now: datetime) -> None:

@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callcenter.db import insert_ignoring_duplicates
-from callcenter.models import Agent, Call, CallbackTask, Caller, Campaign, CampaignMember, Case, DoNotCall
+from callcenter.models import Call, CallbackTask, Caller, Campaign, CampaignMember, Case, DoNotCall
 from callcenter.models.callback import CALLBACK_KINDS
 from callcenter.models.campaign import CAMPAIGN_MODES
 from callcenter.phone import normalise
+from callcenter.services.callback_tasks import DEFAULT_OWNER_ROLES, entitled_agents, refused_agents
 
 SKILL_WEIGHTS = {"junior": 1, "mid": 2, "senior": 3}
 MAX_UPLOAD_ROWS = 50_000
@@ -73,6 +74,7 @@ class CampaignSpec:
     window: tuple[time, time] | None = None
     agent_ids: tuple[int, ...] = ()
     created_by_id: int | None = None
+    owner_roles: tuple[str, ...] = DEFAULT_OWNER_ROLES  # who may take the tasks ([dialler] callback_roles)
 
     def check(self) -> None:
         if not self.name.strip():
@@ -209,12 +211,12 @@ def _add_members(
 ) -> None:
     agents: list[tuple[int, str]] = []
     if spec.mode != "survey":
-        rows = session.execute(
-            select(Agent.id, Agent.skill_level).where(Agent.id.in_(spec.agent_ids), Agent.active.is_(True))
-        ).tuples()
-        agents = sorted(rows)
-        if not agents:
-            raise CampaignError("none of the chosen agents is active")
+        refused = refused_agents(session, spec.agent_ids, spec.owner_roles)
+        if refused:
+            raise CampaignError("these agents do not take callback tasks: " + ", ".join(refused))
+        chosen = set(spec.agent_ids)
+        entitled = entitled_agents(session, spec.owner_roles)
+        agents = sorted((agent.id, agent.skill_level) for agent in entitled if agent.id in chosen)
     numbers = sorted(targets)
     owners = allocate(len(numbers), agents, weighted=spec.weighted)
     rows_task = [

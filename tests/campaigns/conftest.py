@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from callcenter.db import Database, insert_ignoring_duplicates
 from callcenter.dialler.channels import Channel, TwilioChannel
 from callcenter.dialler.engine import Dialler
 from callcenter.dialler.lease import Lease
-from callcenter.models import CallbackTask
+from callcenter.models import Agent, CallbackAttempt, CallbackTask, User, UserRole
 from callcenter.settings import Settings
 from callcenter.voice.twilio.rest import make_client
 from tests.campaigns.fake_twilio import ACCOUNT, TOKEN, FakeTwilio, running_fake_twilio
@@ -91,6 +92,56 @@ def add_tasks(db: Database, now: datetime, numbers: list[str], *, kind: str = "m
         insert_ignoring_duplicates(session, CallbackTask, rows, ["key"])
     with db.read() as session:
         return list(session.execute(select(CallbackTask.id).order_by(CallbackTask.id)).scalars())
+
+
+def staff_agent(
+    session: Session,
+    now: datetime,
+    name: str,
+    *,
+    roles: tuple[str, ...] = ("callback_specialist",),
+    skill_level: str = "junior",
+    user_id: int | None = None,
+) -> Agent:
+    """An agent with an account holding ``roles`` (or the given account): who may be allocated tasks."""
+    if user_id is None:
+        user = User(
+            username=f"u-{name}",
+            password_hash="-",
+            created_at=now,
+            role_rows=[UserRole(role=role) for role in roles],
+        )
+        session.add(user)
+        session.flush()
+        user_id = user.id
+    agent = Agent(name=name, skill_level=skill_level, user_id=user_id, created_at=now)
+    session.add(agent)
+    session.flush()
+    return agent
+
+
+def add_attempt(
+    session: Session, task: CallbackTask, now: datetime, result: str, *, abandoned: bool = False
+) -> None:
+    """A finished dial attempt of ``task`` with ``result`` (``reached``: somebody answered)."""
+    number = task.attempts + 1
+    task.attempts = number
+    session.add(
+        CallbackAttempt(
+            key=f"cb-{task.id}-{number}",
+            task_id=task.id,
+            number=number,
+            campaign_id=task.data.get("campaign_id"),
+            channel="twilio",
+            e164=task.number_e164 or "",
+            state="done",
+            result=result,
+            abandoned=abandoned,
+            started_at=now,
+            ended_at=now,
+        )
+    )
+    session.flush()
 
 
 MakeDialler = Callable[..., Dialler]

@@ -13,12 +13,12 @@ from callcenter.db import Database
 from callcenter.dialler.channels import AmiChannel, DialRequest, TwilioChannel
 from callcenter.dialler.engine import attempt_key
 from callcenter.dialler.lease import Lease
-from callcenter.models import Agent, AuditLog, CallbackAttempt, CallbackTask, DoNotCall, SchedulerLease
+from callcenter.models import AuditLog, CallbackAttempt, CallbackTask, DoNotCall, SchedulerLease
 from callcenter.services import campaigns
 from callcenter.settings import Settings
 from callcenter.voice.ami.client import AmiClient, Backoff
 from callcenter.voice.twilio.rest import make_client
-from tests.campaigns.conftest import Clock, MakeDialler, add_tasks, twilio_section
+from tests.campaigns.conftest import Clock, MakeDialler, add_tasks, staff_agent, twilio_section
 from tests.campaigns.fake_twilio import FakeTwilio
 from tests.conftest import make_settings
 from tests.voice.ami.fakeami import FakeAmi
@@ -97,10 +97,9 @@ def test_dnc_and_outside_window_are_audited_not_dialled(
 ) -> None:
     settings = make_settings(tmp_path, db.url, twilio=twilio_section(fake_twilio))
     with db.transaction() as session:
-        session.add(Agent(name="王五", skill_level="mid", created_at=clock()))
+        agent_id = staff_agent(session, clock(), "王五", skill_level="mid").id
         session.add(DoNotCall(e164=NUMBERS[0], reason="asked", added_at=clock()))
         session.flush()
-        agent_id = session.execute(select(Agent.id)).scalar_one()
         upload = campaigns.parse_upload("number\n" + "\n".join([*NUMBERS[:2], "+442079460000"]), "CN")
         spec = campaigns.CampaignSpec(
             "回访", "after_sale", "progressive", "Asia/Shanghai", clock(), 600, 10, 3, agent_ids=(agent_id,)

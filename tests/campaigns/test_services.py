@@ -20,7 +20,7 @@ from callcenter.models import (
     Case,
 )
 from callcenter.services import callback_results, campaigns
-from tests.campaigns.conftest import Clock
+from tests.campaigns.conftest import Clock, staff_agent
 
 
 def test_allocation_is_balanced_and_optionally_weighted() -> None:
@@ -52,10 +52,8 @@ def test_filter_allocates_members_to_agents(db: Database, clock: Clock) -> None:
             for index, tier in enumerate(["key", "key", "key", "normal", "vip"])
         ]
         session.add_all(callers)
-        session.add_all(
-            [Agent(name="甲", skill_level="junior", created_at=now), Agent(name="乙", created_at=now)]
-        )
-        session.flush()
+        staff_agent(session, now, "甲")
+        staff_agent(session, now, "乙")
         session.add(
             Call(
                 channel="asterisk",

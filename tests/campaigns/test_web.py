@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from callcenter.db import Database
 from callcenter.models import (
-    Agent,
     CallbackResult,
     CallbackTask,
     Caller,
@@ -22,7 +21,7 @@ from callcenter.models import (
     DoNotCall,
 )
 from callcenter.services import campaigns
-from tests.campaigns.conftest import Clock
+from tests.campaigns.conftest import Clock, add_attempt, staff_agent
 from tests.web.factories import Account, csrf_token, login, make_account, web_settings_for
 from web import create_app
 from web.i18n import compile_catalogs
@@ -59,9 +58,7 @@ def seed(db: Database, clock: Clock, supervisor: Account) -> tuple[int, int]:
                     updated_at=clock(),
                 )
             )
-        agent = Agent(name="回访员甲", skill_level="senior", user_id=supervisor.id, created_at=clock())
-        session.add(agent)
-        session.flush()
+        agent = staff_agent(session, clock(), "回访员甲", skill_level="senior")
         return agent.id, session.execute(select(Caller.id).where(Caller.name == "张三")).scalar_one()
 
 
@@ -153,6 +150,7 @@ def test_script_updates_caller_case_and_report(app: Flask, db: Database, clock: 
         session.flush()
         tasks = list(session.execute(select(CallbackTask).order_by(CallbackTask.number_e164)).scalars())
         tasks[0].data = {**tasks[0].data, "case_id": case.id}
+        add_attempt(session, tasks[0], clock(), "reached")  # the first one answered a dial
         first, second = tasks[0].id, tasks[1].id
         campaign_id, case_id = campaign.id, case.id
     screen = client.get(f"/callbacks/{first}").get_data(as_text=True)
@@ -175,7 +173,13 @@ def test_script_updates_caller_case_and_report(app: Flask, db: Database, clock: 
         "duration_s": "420",
     }
     assert client.post(f"/callbacks/{first}", data=answers).status_code == 302
-    stop = {"csrf_token": csrf_token(client, f"/callbacks/{second}"), "identity": "no", "problem": "不应保存"}
+    stop = {
+        "csrf_token": csrf_token(client, f"/callbacks/{second}"),
+        "identity": "no",
+        "problem": "不应保存",
+        "other_phone": "1",  # never dialled: called from another phone, with a reason
+        "other_phone_reason": "线路故障,用手机拨打",
+    }
     client.post(f"/callbacks/{second}", data=stop)
     again = client.post(f"/callbacks/{first}", data=answers)
     assert again.status_code == 302  # refused: recorded once
