@@ -341,7 +341,9 @@ def publisher_for(settings: Settings, db: Database, local: LocalBus, clock: Call
     if backend == "database":
         return TrackedBus(FanOut(OutboxBus(db, clock)), db, clock)
     if backend == "redis":
-        return TrackedBus(FanOut(RedisBus(settings.console.redis_url, settings.console.redis_channel)), db, clock)
+        return TrackedBus(
+            FanOut(RedisBus(settings.console.redis_url, settings.console.redis_channel)), db, clock
+        )
     return TrackedBus(local, db, clock)
 
 

@@ -77,9 +77,9 @@
     card.dataset.eventId = pop.event_id || "";
     card.dataset.receivedAt = String(Date.now());
     card.hidden = false;
-    if (pop.state === "connected" && presence) {
-      presence.dataset.status = "wrap_up";
-      presence.textContent = labels.lWrapup;
+    if (pop.state === "connected" && presence) {  // the voice layer has set the presence: show it
+      presence.dataset.status = "on_call";
+      presence.textContent = labels.lOncall;
     }
   }
 

@@ -44,6 +44,7 @@ from callcenter.ivr.flow import Flow
 from callcenter.models import Agent, Call, CallbackTask, CallEvent
 from callcenter.phone import normalise
 from callcenter.services import callers
+from callcenter.services.agent_states import CallPresence
 from callcenter.services.calls import CallSeen, Entry
 from callcenter.services.journal import Recorder
 from callcenter.voice.twilio import twiml
@@ -143,6 +144,7 @@ class TwilioVoice:
         record_calls: bool = True,
         queue_offer_after_s: int = QUEUE_OFFER_AFTER_S,
         vips: callers.VipDirectory | None = None,
+        presence: CallPresence | None = None,
     ) -> None:
         self.flows = flows
         self.rules = rules
@@ -157,6 +159,7 @@ class TwilioVoice:
         self.record_calls = record_calls
         self.queue_offer_after_s = queue_offer_after_s
         self.vips = vips or callers.VipDirectory(db, clock)
+        self.presence = presence  # the agents' presence follows the calls (no queue pause on Twilio)
 
     # --- the IVR ---------------------------------------------------------------------------------
 
@@ -362,6 +365,11 @@ class TwilioVoice:
         }
         entry = Entry(self._key(form, f"connect:{agent_leg}"), "agent.connect", now, SOURCE, None, 0, data)
         call_id = self._record_and_wait(form, [entry], now)  # the screen-pop names the call
+        if self.presence is not None:
+            try:
+                self.presence.connected(CHANNEL, call_sid, call_id=call_id, agent_id=agent_id, interface="")
+            except SQLAlchemyError as exc:
+                log.warning("twilio: agent %s not set on call %s: %s", agent_id, call_sid, exc)
         self.bus.publish(
             Event(
                 SCREEN_POP,
@@ -397,6 +405,11 @@ class TwilioVoice:
             if status == "completed":
                 entries.extend(self._hangup_in_ivr(form, at))
         self._record(form, entries, now)
+        if status in FINAL_STATUSES and self.presence is not None:
+            try:  # the call was on record since its dequeue: its agent goes to wrap-up
+                self.presence.ended(CHANNEL, form.get("CallSid", ""), call_id=None)
+            except SQLAlchemyError as exc:
+                log.warning("twilio: wrap-up of call %s not entered: %s", form.get("CallSid"), exc)
 
     def recording(self, kind: str, form: Mapping[str, str]) -> int | None:
         """``POST /twilio/recording``: a recording is ready (or failed); registers the Recording row.
