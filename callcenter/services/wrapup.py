@@ -131,10 +131,9 @@ def call_connected(
     call = session.get(Call, call_id)
     if call is None or call.wrapped_up_at is not None:
         return None
-    before = session.get(AgentPresence, agent_id)
-    if before is not None and before.status == "on_call" and before.call_id == call_id:
-        return None
-    presence.set_presence(
+    row = session.get(AgentPresence, agent_id)
+    before = (row.status, row.call_id) if row is not None else None
+    after = presence.set_presence(
         session,
         agent_id,
         "on_call",
@@ -144,7 +143,7 @@ def call_connected(
         key=f"{agent_id}:call:{call_id}",
         call_id=call_id,
     )
-    return "on_call"
+    return "on_call" if (after.status, after.call_id) != before else None
 
 
 def call_ended(

@@ -144,6 +144,7 @@ def events() -> ResponseReturnValue:
         abort(404)
     console = runtime()
     console.ensure_relays()
+    console.wait_ready(2.0)  # the relays' starting point is read: nothing published from now is missed
     context, settings, clock = console.context, console.context.settings, console.clock
 
     def backfill(last_event_id: str) -> list[Event]:
