@@ -142,39 +142,30 @@ class FanOut:
 
 
 class TrackedBus:
-    """A publisher that notes each screen-pop in the ledger (``screen_pop``) before it leaves, and
-    marks it missed when no console stream delivered it within ``grace_s`` (a WARNING with the agent
-    and the call). Other topics pass through. The ledger never fails the publish: a database that is
-    down is logged and the pop goes out all the same."""
+    """A publisher that notes each screen-pop in the ledger (``screen_pop``) and marks it missed when
+    no console stream delivered it within ``grace_s`` (a WARNING with the agent and the call). Other
+    topics pass through. The pop goes out first; the ledger is written on a worker thread, so a slow
+    or locked database never delays a pop or a webhook's answer (a failed write is logged)."""
 
     def __init__(
         self, inner: Bus, db: Database, clock: Callable[[], datetime], *, grace_s: float = popledger.GRACE_S
     ) -> None:
         self.inner, self.db, self.clock, self.grace_s = inner, db, clock, grace_s
-        self._due: list[tuple[float, int]] = []
+        self._due: list[tuple[float, int, Event | None]] = []  # (when, order, pop to note | None: sweep)
         self._count = 0
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def publish(self, event: Event) -> None:
         event = stamped(event)
-        if event.topic == SCREEN_POP:
-            self._note(event)
         self.inner.publish(event)
+        if event.topic == SCREEN_POP:
+            self._schedule(time.monotonic(), event)
 
-    def _note(self, event: Event) -> None:
-        try:
-            with self.db.transaction() as session:
-                popledger.note_published(session, str(event.payload[EVENT_ID]), event.payload, self.clock())
-        except Exception:
-            log.warning("screen-pop %s not noted in the ledger", event.payload.get(EVENT_ID), exc_info=True)
-            return
-        self._check_later()
-
-    def _check_later(self) -> None:
+    def _schedule(self, when: float, job: Event | None) -> None:
         with self._cond:
             self._count += 1
-            heapq.heappush(self._due, (time.monotonic() + self.grace_s + 0.05, self._count))
+            heapq.heappush(self._due, (when, self._count, job))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="screenpop-ledger", daemon=True)
                 self._thread.start()
@@ -185,12 +176,28 @@ class TrackedBus:
             with self._cond:
                 while not self._due or self._due[0][0] > time.monotonic():
                     self._cond.wait(self._due[0][0] - time.monotonic() if self._due else None)
-                heapq.heappop(self._due)
-            try:
-                with self.db.transaction() as session:
-                    popledger.sweep_missed(session, now=self.clock(), grace_s=self.grace_s)
-            except Exception as exc:
-                log.warning("screen-pop ledger: missed pops not checked: %s", exc)
+                _, _, job = heapq.heappop(self._due)
+            if job is None:
+                self._sweep()
+            else:
+                self._note(job)
+
+    def _note(self, event: Event) -> None:
+        payload = event.payload
+        try:
+            with self.db.transaction() as session:
+                popledger.note_published(session, str(payload[EVENT_ID]), payload, self.clock())
+        except Exception:
+            log.warning("screen-pop %s not noted in the ledger", payload.get(EVENT_ID), exc_info=True)
+            return
+        self._schedule(time.monotonic() + self.grace_s + 0.05, None)
+
+    def _sweep(self) -> None:
+        try:
+            with self.db.transaction() as session:
+                popledger.sweep_missed(session, now=self.clock(), grace_s=self.grace_s)
+        except Exception as exc:
+            log.warning("screen-pop ledger: missed pops not checked: %s", exc)
 
 
 class Relay(Protocol):

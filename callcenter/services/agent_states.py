@@ -11,6 +11,8 @@ the caller can tell the PBX (Asterisk's ``QueuePause``).
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,3 +105,35 @@ class CallPresence:
             return None
         extension = session.execute(select(Agent.extension).where(Agent.id == agent_id)).scalar_one_or_none()
         return AgentChange(agent_id, status, extension, call_id)
+
+
+class Background:
+    """Presence changes one at a time, in order, on a worker thread: a webhook's answer never waits
+    for them (nor for a database that is slow or locked)."""
+
+    def __init__(self, name: str = "presence") -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], object]) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+        self._jobs.put(job)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every job submitted so far has run (tests)."""
+        done = threading.Event()
+        self.submit(done.set)
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception:
+                log.exception("presence change failed")

@@ -61,12 +61,14 @@ def _call_id(payload: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def note_published(session: Session, event_id: str, payload: dict[str, Any], now: datetime) -> None:
+def note_published(
+    session: Session, event_id: str, payload: dict[str, Any], now: datetime, *, agent_id: int | None = None
+) -> None:
     """Record a pop as it leaves its publisher (a replayed event id adds nothing)."""
     ref = payload.get("linkedid") or payload.get("call_sid") or ""
     row = {
         "event_id": event_id[:64],
-        "agent_id": agent_of_pop(session, payload),
+        "agent_id": agent_id if agent_id is not None else agent_of_pop(session, payload),
         "call_id": _call_id(payload),
         "call_ref": str(ref)[:64],
         "state": str(payload.get("state") or "")[:16],
@@ -76,9 +78,13 @@ def note_published(session: Session, event_id: str, payload: dict[str, Any], now
     insert_ignoring_duplicates(session, ScreenPop, [row], ["event_id"])
 
 
-def mark_delivered(session: Session, event_id: str, now: datetime) -> None:
-    """A console stream wrote the pop (the first delivery counts; a pop marked missed stays listed
-    as missed only while nobody delivered it)."""
+def mark_delivered(
+    session: Session, event_id: str, payload: dict[str, Any], agent_id: int, now: datetime
+) -> None:
+    """A console stream of ``agent_id`` wrote the pop. The publisher notes pops in the background, so
+    the row may not be there yet: it is created here then (the publisher's note adds nothing). The
+    first delivery counts; a pop marked missed is listed only while nobody delivered it."""
+    note_published(session, event_id, payload, now, agent_id=agent_id)
     session.execute(
         update(ScreenPop)
         .where(ScreenPop.event_id == event_id, ScreenPop.delivered_at.is_(None))

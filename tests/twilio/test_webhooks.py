@@ -645,6 +645,8 @@ def test_the_dequeue_puts_the_agent_on_the_call_and_its_end_in_wrap_up(
     """No console involved: the webhooks move the agent's presence (Twilio has no queue pause)."""
     agent_id = make_agent(db, clock.now, "wangfang", ("complaint", "consultation"))
     made = lifecycle(twilio, clock, db, agent_id)
+    voice = twilio.client.application.extensions[TWILIO_EXTENSION].voice
+    assert voice.presence_jobs.drain()
     call = the_call(db)
     with db.read() as session:
         log = session.execute(
@@ -659,5 +661,6 @@ def test_the_dequeue_puts_the_agent_on_the_call_and_its_end_in_wrap_up(
     ]
     for _, url, form in made:  # every webhook again: nothing changes
         twilio.post(url, form)
+    assert voice.presence_jobs.drain()
     with db.read() as session:
         assert session.execute(select(func.count()).select_from(PresenceLog)).scalar() == 2

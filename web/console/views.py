@@ -198,7 +198,7 @@ def events() -> ResponseReturnValue:
             return
         try:
             with context.db.transaction() as session:
-                popledger.mark_delivered(session, str(event_id), clock())
+                popledger.mark_delivered(session, str(event_id), event.payload, agent.id, clock())
         except Exception:
             log.warning("screen-pop %s delivery not recorded", event_id, exc_info=True)
 
