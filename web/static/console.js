@@ -119,7 +119,8 @@
         if (result.ok && result.body.status && presence) {
           presence.dataset.status = result.body.status;
           var button = document.querySelector('button[data-status="' + result.body.status + '"]');
-          presence.textContent = button ? button.textContent : result.body.status;
+          var named = { on_call: labels.lOncall, wrap_up: labels.lWrapup }[result.body.status];
+          presence.textContent = button ? button.textContent : named || result.body.status;
         }
         if (result.ok && form.id === "wrapup-form") {
           form.reset();
