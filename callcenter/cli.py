@@ -419,9 +419,15 @@ def _ring_agent(
     """What Asterisk's queue reports when it rings the agent and the agent answers (AMI events), on
     the contact record and on the bus other processes hear (database outbox, or Redis)."""
     from callcenter.events import outside_publisher
+    from callcenter.services.agent_states import CallPresence
     from callcenter.voice.ami.ringing import Ring, ring_agent
+    from callcenter.voice.ami.states import AgentStates
 
     with _database(settings) as db:
+        states = AgentStates(
+            CallPresence(db, settings.console, settings.zone, utc_now),
+            member_template=settings.console.member_interface,
+        )
         call_id = ring_agent(
             Ring(linkedid, extension, queue, caller, name),
             db,
@@ -429,6 +435,7 @@ def _ring_agent(
             utc_now,
             region=settings.organisation.phone_region,
             monitor_dir=settings.storage.asterisk_monitor_dir,
+            on_call_state=states,
         )
     click.echo(f"rang agent {extension} and answered: call {call_id} (screen-pop sent)")
 

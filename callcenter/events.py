@@ -9,6 +9,7 @@ relay in each web process feeding what arrives into its LocalBus (see docs/conso
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import threading
@@ -24,6 +25,7 @@ from sqlalchemy import delete, func, select
 
 from callcenter.db import Database
 from callcenter.models import BusEvent
+from callcenter.services import popledger
 from callcenter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,65 @@ class FanOut:
         self.remote.publish(stamped(event))
 
 
+class TrackedBus:
+    """A publisher that notes each screen-pop in the ledger (``screen_pop``) and marks it missed when
+    no console stream delivered it within ``grace_s`` (a WARNING with the agent and the call). Other
+    topics pass through. The pop goes out first; the ledger is written on a worker thread, so a slow
+    or locked database never delays a pop or a webhook's answer (a failed write is logged)."""
+
+    def __init__(
+        self, inner: Bus, db: Database, clock: Callable[[], datetime], *, grace_s: float = popledger.GRACE_S
+    ) -> None:
+        self.inner, self.db, self.clock, self.grace_s = inner, db, clock, grace_s
+        self._due: list[tuple[float, int, Event | None]] = []  # (when, order, pop to note | None: sweep)
+        self._count = 0
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def publish(self, event: Event) -> None:
+        event = stamped(event)
+        self.inner.publish(event)
+        if event.topic == SCREEN_POP:
+            self._schedule(time.monotonic(), event)
+
+    def _schedule(self, when: float, job: Event | None) -> None:
+        with self._cond:
+            self._count += 1
+            heapq.heappush(self._due, (when, self._count, job))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="screenpop-ledger", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._cond.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, job = heapq.heappop(self._due)
+            if job is None:
+                self._sweep()
+            else:
+                self._note(job)
+
+    def _note(self, event: Event) -> None:
+        payload = event.payload
+        try:
+            with self.db.transaction() as session:
+                popledger.note_published(session, str(payload[EVENT_ID]), payload, self.clock())
+        except Exception:
+            log.warning("screen-pop %s not noted in the ledger", payload.get(EVENT_ID), exc_info=True)
+            return
+        self._schedule(time.monotonic() + self.grace_s + 0.05, None)
+
+    def _sweep(self) -> None:
+        try:
+            with self.db.transaction() as session:
+                popledger.sweep_missed(session, now=self.clock(), grace_s=self.grace_s)
+        except Exception as exc:
+            log.warning("screen-pop ledger: missed pops not checked: %s", exc)
+
+
 class Relay(Protocol):
     ready: threading.Event
 
@@ -212,6 +273,10 @@ class OutboxRelay:
         with self.db.transaction() as session:
             session.execute(delete(BusEvent).where(BusEvent.created_at < cutoff))
 
+    def prune_now(self) -> None:
+        """Have the relay thread prune at its next turn (tests)."""
+        self._next_prune = 0.0
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -281,18 +346,20 @@ def publisher_for(settings: Settings, db: Database, local: LocalBus, clock: Call
     """What a process publishes to, by ``[console] bus``: the local bus, the outbox, or Redis."""
     backend = settings.console.bus
     if backend == "database":
-        return FanOut(OutboxBus(db, clock))
+        return TrackedBus(FanOut(OutboxBus(db, clock)), db, clock)
     if backend == "redis":
-        return FanOut(RedisBus(settings.console.redis_url, settings.console.redis_channel))
-    return local
+        return TrackedBus(
+            FanOut(RedisBus(settings.console.redis_url, settings.console.redis_channel)), db, clock
+        )
+    return TrackedBus(local, db, clock)
 
 
 def outside_publisher(settings: Settings, db: Database, clock: Callable[[], datetime]) -> Bus:
     """What a tool in another process publishes to: Redis when configured, else the database outbox
     (which every web process reads, whatever the backend but Redis)."""
     if settings.console.bus == "redis":
-        return RedisBus(settings.console.redis_url, settings.console.redis_channel)
-    return OutboxBus(db, clock)
+        return TrackedBus(RedisBus(settings.console.redis_url, settings.console.redis_channel), db, clock)
+    return TrackedBus(OutboxBus(db, clock), db, clock)
 
 
 def relays_for(

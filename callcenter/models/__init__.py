@@ -14,7 +14,7 @@ from callcenter.models.campaign import (
     SchedulerLease,
 )
 from callcenter.models.case import Case, CaseAttachment, CaseEvent, case_call
-from callcenter.models.console import AgentPresence, BusEvent, PresenceLog, ShiftHandover
+from callcenter.models.console import AgentPresence, BusEvent, PresenceLog, ScreenPop, ShiftHandover
 from callcenter.models.login_throttle import LoginThrottle
 from callcenter.models.notice import Notice
 from callcenter.models.qa import (
@@ -57,6 +57,7 @@ __all__ = [
     "Queue",
     "Recording",
     "SchedulerLease",
+    "ScreenPop",
     "ShiftHandover",
     "User",
     "UserRole",

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.db.base import Base, UTCDateTime
 
-PRESENCE_STATUSES = ("available", "break", "wrap_up", "offline")
+PRESENCE_STATUSES = ("available", "break", "on_call", "wrap_up", "offline")
 
 
 class AgentPresence(Base):
@@ -75,9 +75,34 @@ class BusEvent(Base):
     """The event outbox: live events handed from one process to the others through the database."""
 
     __tablename__ = "bus_event"
-    __table_args__ = (Index("ix_bus_event_created_at", "created_at"),)
+    # AUTOINCREMENT on SQLite: ids are never reused after old rows are pruned (the relays read by id).
+    __table_args__ = (Index("ix_bus_event_created_at", "created_at"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     topic: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ScreenPop(Base):
+    """One screen-pop as published (``event_id``), for whom, and whether a console stream wrote it.
+
+    Written by the publisher's process (``events.TrackedBus``) before the event leaves it; the web
+    process whose stream writes the pop sets ``delivered_at``. A pop still undelivered after the grace
+    time gets ``missed_at`` (once, by a conditional update) and is listed on the agent's console.
+    ``payload`` is the event itself: a console reconnecting to another process replays from here.
+    """
+
+    __tablename__ = "screen_pop"
+    __table_args__ = (Index("ix_screen_pop_agent_id_published_at", "agent_id", "published_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="CASCADE"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("call.id", ondelete="SET NULL"))
+    call_ref: Mapped[str] = mapped_column(String(64), default="")  # linkedid or CallSid
+    state: Mapped[str] = mapped_column(String(16), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

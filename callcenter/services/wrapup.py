@@ -47,7 +47,8 @@ def wrap_up(
     console: Console,
     zone: ZoneInfo,
 ) -> Call:
-    """Record the wrap-up of ``call_id``; the agent's presence goes from wrap-up back to available.
+    """Record the wrap-up of ``call_id``; the agent's presence goes from wrap-up back to available
+    (an agent still on the call stays ``on_call``: the call's end then makes them available).
 
     An agent wraps up the calls they took; ``may_wrap_any`` (team leaders) any call. Submitting again
     corrects the category and note and keeps the first wrap-up time.
@@ -121,21 +122,60 @@ def unlogged_calls(
     return result
 
 
-def enter_wrap_up(
+def call_connected(
     session: Session, agent_id: int, call_id: int, *, now: datetime, console: Console, zone: ZoneInfo
-) -> None:
-    """A call connected to the agent: presence goes to wrap-up for it until the wrap-up is given.
-    Named by the call, so the same connect seen by several web processes changes it once."""
+) -> str | None:
+    """A call connected to the agent: presence ``on_call`` for it (talking is "not available").
+    Named by the call, so the same connect reported twice changes it once. The new status, or None
+    when nothing changed (a call wrapped up already)."""
     call = session.get(Call, call_id)
     if call is None or call.wrapped_up_at is not None:
-        return
-    presence.set_presence(
+        return None
+    row = session.get(AgentPresence, agent_id)
+    before = (row.status, row.call_id) if row is not None else None
+    after = presence.set_presence(
         session,
         agent_id,
-        "wrap_up",
+        "on_call",
         now=now,
         console=console,
         zone=zone,
         key=f"{agent_id}:call:{call_id}",
         call_id=call_id,
     )
+    return "on_call" if (after.status, after.call_id) != before else None
+
+
+def call_ended(
+    session: Session, agent_id: int, call_id: int, *, now: datetime, console: Console, zone: ZoneInfo
+) -> str | None:
+    """The agent's call ended: ``wrap_up`` for it until the wrap-up is given, or ``available`` at once
+    when it was given during the call. Only an agent on this call (or available: its connect never
+    arrived) changes; one on break, offline or on another call stays so. The new status, or None."""
+    row = session.get(AgentPresence, agent_id)
+    status = row.status if row is not None else "offline"
+    on_this_call = row is not None and status == "on_call" and row.call_id == call_id
+    if not (on_this_call or status == "available"):
+        return None
+    call = session.get(Call, call_id)
+    if call is None:
+        return None
+    if call.wrapped_up_at is not None:
+        if not on_this_call:
+            return None
+        new, key, about = "available", f"{agent_id}:ended:{call_id}", None
+    else:
+        new, key, about = "wrap_up", f"{agent_id}:wrap:{call_id}", call_id
+    before = (status, row.call_id if row is not None else None)
+    after = presence.set_presence(
+        session, agent_id, new, now=now, console=console, zone=zone, key=key, call_id=about
+    )
+    return new if (after.status, after.call_id) != before else None
+
+
+def agents_on_call(session: Session, call_id: int) -> list[int]:
+    """The agents whose presence is ``on_call`` for this call."""
+    query = select(AgentPresence.agent_id).where(
+        AgentPresence.status == "on_call", AgentPresence.call_id == call_id
+    )
+    return list(session.execute(query).scalars())

@@ -125,7 +125,7 @@ def test_a_simulated_call_pops_the_card_the_agent_opens_a_case_and_wraps_up(
     expect(page.locator("#card-ivr")).to_contain_text("main_menu")
     call_id = card.get_attribute("data-call-id")
     expect(page.locator("#card-case-link")).to_have_attribute("href", f"/cases/new?call_id={call_id}")
-    expect(page.locator("#presence-status")).to_have_attribute("data-status", "wrap_up")
+    expect(page.locator("#presence-status")).to_have_attribute("data-status", "on_call")
 
     # The agent opens the prefilled case form from the card (a new tab: the card stays on screen).
     with page.expect_popup() as popup:

@@ -25,6 +25,7 @@ from callcenter.events import (
     OutboxRelay,
     RedisBus,
     RedisRelay,
+    TrackedBus,
     outside_publisher,
     publisher_for,
     relays_for,
@@ -83,11 +84,14 @@ def test_the_outbox_relay_thread(db: Database) -> None:
 def test_backends_by_setting(tmp_path: Path, db: Database) -> None:
     local = LocalBus()
     settings = make_settings(tmp_path, db.url)
-    assert publisher_for(settings, db, local, lambda: FIXED_NOW) is local
-    assert isinstance(outside_publisher(settings, db, lambda: FIXED_NOW), OutboxBus)
+    tracked = publisher_for(settings, db, local, lambda: FIXED_NOW)
+    assert isinstance(tracked, TrackedBus) and tracked.inner is local
+    outside = outside_publisher(settings, db, lambda: FIXED_NOW)
+    assert isinstance(outside, TrackedBus) and isinstance(outside.inner, OutboxBus)
     assert isinstance(relays_for(settings, db, local, lambda: FIXED_NOW)[0], OutboxRelay)
     database = make_settings(tmp_path, db.url, console={"bus": "database"})
-    assert isinstance(publisher_for(database, db, local, lambda: FIXED_NOW), FanOut)
+    fan_out = publisher_for(database, db, local, lambda: FIXED_NOW)
+    assert isinstance(fan_out, TrackedBus) and isinstance(fan_out.inner, FanOut)
     redis = make_settings(tmp_path, db.url, console={"bus": "redis"})
     assert isinstance(relays_for(redis, db, local, lambda: FIXED_NOW)[0], RedisRelay)
 
@@ -140,3 +144,43 @@ def test_a_row_committed_after_a_higher_id_is_still_relayed_once(db: Database) -
     insert(3)  # its transaction began first but committed later
     assert relay.poll() == 1 and relay.poll() == 0
     assert [inbox.get_nowait().payload["n"] for _ in range(2)] == [5, 3]
+
+
+def test_no_event_is_lost_across_a_prune(db: Database) -> None:
+    """After a quiet spell the prune empties the outbox; the next id must still be new to the relay
+    (SQLite reused the ids of deleted rows before the table became AUTOINCREMENT)."""
+    clock = [FIXED_NOW]
+    outbox = OutboxBus(db, lambda: clock[0])
+    local = LocalBus()
+    inbox = _received(local)
+    relay = OutboxRelay(db, local, lambda: clock[0], keep_s=600)
+    relay.poll()
+    for n in range(3):
+        outbox.publish(Event(SCREEN_POP, {"agent": "PJSIP/1001", "n": n}))
+    assert relay.poll() == 3
+    clock[0] = FIXED_NOW + timedelta(minutes=11)  # ten quiet minutes
+    relay.prune()
+    with db.read() as session:
+        assert session.execute(select(func.count()).select_from(BusEvent)).scalar() == 0
+    outbox.publish(Event(SCREEN_POP, {"agent": "PJSIP/1001", "n": "after"}))
+    assert relay.poll() == 1
+    assert [inbox.get_nowait().payload["n"] for _ in range(4)] == [0, 1, 2, "after"]
+
+
+def test_the_relay_thread_keeps_relaying_after_its_prune(db: Database) -> None:
+    clock = [FIXED_NOW]
+    local = LocalBus()
+    inbox = _received(local)
+    relay = OutboxRelay(db, local, lambda: clock[0], poll_s=0.01, keep_s=600)
+    relay.start()
+    try:
+        assert relay.ready.wait(5)
+        outbox = OutboxBus(db, lambda: clock[0])
+        outbox.publish(Event(SCREEN_POP, {"agent": 7, "n": 1}))
+        assert inbox.get(timeout=5).payload["n"] == 1
+        clock[0] = FIXED_NOW + timedelta(minutes=11)
+        relay.prune_now()
+        outbox.publish(Event(SCREEN_POP, {"agent": 7, "n": 2}))
+        assert inbox.get(timeout=5).payload["n"] == 2
+    finally:
+        relay.stop()

@@ -67,7 +67,9 @@ def test_a_pop_reaches_the_ringing_agent_only_and_fast(live: Live, db: Database)
     live.wait_streams(0)
 
 
-def test_another_process_pops_through_the_outbox_and_connect_means_wrap_up(live: Live, db: Database) -> None:
+def test_another_process_pops_through_the_outbox_and_the_stream_changes_no_presence(
+    live: Live, db: Database
+) -> None:
     client = _open(live, "lina", "1001")
     live.wait_streams(1)
     assert live.runtime.wait_ready(5)
@@ -84,9 +86,9 @@ def test_another_process_pops_through_the_outbox_and_connect_means_wrap_up(live:
     ringing, connected = json.loads(client.next_event()["data"]), json.loads(client.next_event()["data"])
     assert (ringing["state"], connected["state"]) == ("ringing", "connected")
     assert connected["call"]["id"] == call_id and connected["caller"]["name"] == "<script>alert(1)</script>"
-    with db.read() as session:
+    with db.read() as session:  # the card was shown; presence follows the call in the voice layer
         row = session.query(AgentPresence).one()
-        assert (row.status, row.call_id) == ("wrap_up", call_id)
+        assert (row.status, row.call_id) == ("available", None)
     client.close()
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from callcenter.db import Database
 from callcenter.models import AgentPresence, Call, Caller
-from callcenter.services import screenpop, wrapup
+from callcenter.services import presence, screenpop, wrapup
 from callcenter.services.presence import ConsoleError
 from callcenter.services.screenpop import AgentView
 from callcenter.settings import Settings
@@ -42,10 +42,10 @@ def _wrap(db: Database, settings: Settings, call_id: int, agent_id: int | None, 
 def test_wrap_up_needs_a_category_and_a_note_and_frees_the_agent(db: Database, settings: Settings) -> None:
     agent_id = make_agent(db, FIXED_NOW, user_id=None)
     call_id = answered_call(db, FIXED_NOW, linkedid="1795400000.1", start=FIXED_NOW - timedelta(minutes=5))
+    options = {"now": FIXED_NOW, "console": settings.console, "zone": settings.zone}
     with db.transaction() as session:
-        wrapup.enter_wrap_up(
-            session, agent_id, call_id, now=FIXED_NOW, console=settings.console, zone=settings.zone
-        )
+        assert wrapup.call_connected(session, agent_id, call_id, **options) == "on_call"  # type: ignore[arg-type]
+        assert wrapup.call_ended(session, agent_id, call_id, **options) == "wrap_up"  # type: ignore[arg-type]
     with pytest.raises(ConsoleError, match="category"):
         _wrap(db, settings, call_id, agent_id, category="lunch")
     with pytest.raises(ConsoleError, match="note"):
@@ -59,6 +59,39 @@ def test_wrap_up_needs_a_category_and_a_note_and_frees_the_agent(db: Database, s
         assert call.wrapped_up_at == FIXED_NOW
         row = session.get(AgentPresence, agent_id)
         assert row is not None and row.status == "available" and row.call_id is None
+
+
+def test_the_call_moves_presence_and_a_wrap_up_during_the_call_frees_the_agent_at_its_end(
+    db: Database, settings: Settings
+) -> None:
+    agent_id = make_agent(db, FIXED_NOW, user_id=None)
+    call_id = answered_call(db, FIXED_NOW, linkedid="1795400000.2", start=FIXED_NOW - timedelta(minutes=5))
+    options = {"now": FIXED_NOW, "console": settings.console, "zone": settings.zone}
+    with db.transaction() as session:
+        presence.set_presence(session, agent_id, "available", **options)  # type: ignore[arg-type]
+        assert wrapup.call_connected(session, agent_id, call_id, **options) == "on_call"  # type: ignore[arg-type]
+        assert wrapup.call_connected(session, agent_id, call_id, **options) is None  # type: ignore[arg-type]
+    _wrap(db, settings, call_id, agent_id)  # while still talking: stays on the call
+    with db.read() as session:
+        row = session.get(AgentPresence, agent_id)
+        assert row is not None and (row.status, row.call_id) == ("on_call", call_id)
+    with db.transaction() as session:
+        assert wrapup.agents_on_call(session, call_id) == [agent_id]
+        assert wrapup.call_ended(session, agent_id, call_id, **options) == "available"  # type: ignore[arg-type]
+        assert wrapup.call_ended(session, agent_id, call_id, **options) is None  # type: ignore[arg-type]
+        statuses = [row.status for row in presence.history(session, agent_id, since=FIXED_NOW)]
+    assert sorted(statuses) == ["available", "available", "on_call"]
+
+
+def test_an_agent_on_break_is_not_put_in_wrap_up_by_another_call(db: Database, settings: Settings) -> None:
+    agent_id = make_agent(db, FIXED_NOW, user_id=None)
+    call_id = answered_call(db, FIXED_NOW, linkedid="1795400000.3", start=FIXED_NOW - timedelta(minutes=5))
+    options = {"now": FIXED_NOW, "console": settings.console, "zone": settings.zone}
+    with db.transaction() as session:
+        presence.set_presence(session, agent_id, "break", **options)  # type: ignore[arg-type]
+        assert wrapup.call_ended(session, agent_id, call_id, **options) is None  # type: ignore[arg-type]
+        row = session.get(AgentPresence, agent_id)
+        assert row is not None and row.status == "break"
 
 
 def test_unlogged_calls_after_the_window_per_agent(db: Database, settings: Settings) -> None:

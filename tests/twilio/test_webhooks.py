@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 from callcenter.db import Database
 from callcenter.events import SCREEN_POP, Event, LocalBus
 from callcenter.ivr import engine
-from callcenter.models import Call, CallbackTask, CallEvent, Recording
+from callcenter.models import AgentPresence, Call, CallbackTask, CallEvent, PresenceLog, Recording
 from callcenter.services import journal
 from callcenter.services.callbacks import tasks_for_call
 from callcenter.voice.twilio.hotline import DEQUEUE_WAIT_S, encode_token
@@ -638,3 +638,30 @@ def callback_task(db: Database, now: datetime) -> int:
         session.add(task)
         session.flush()
         return task.id
+
+
+def test_the_dequeue_puts_the_agent_on_the_call_and_its_end_in_wrap_up(
+    twilio: SignedClient, clock: Clock, db: Database
+) -> None:
+    """No console involved: the webhooks move the agent's presence (Twilio has no queue pause)."""
+    agent_id = make_agent(db, clock.now, "wangfang", ("complaint", "consultation"))
+    made = lifecycle(twilio, clock, db, agent_id)
+    voice = twilio.client.application.extensions[TWILIO_EXTENSION].voice
+    assert voice.presence_jobs.drain()
+    call = the_call(db)
+    with db.read() as session:
+        log = session.execute(
+            select(PresenceLog.status, PresenceLog.call_id, PresenceLog.at).order_by(PresenceLog.id)
+        ).all()
+        row = session.get(AgentPresence, agent_id)
+        assert row is not None and (row.status, row.call_id) == ("wrap_up", call.id)
+    start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    assert [tuple(entry) for entry in log] == [
+        ("on_call", call.id, start + timedelta(seconds=31)),  # the dequeue
+        ("wrap_up", call.id, start + timedelta(seconds=153)),  # the caller's call completed
+    ]
+    for _, url, form in made:  # every webhook again: nothing changes
+        twilio.post(url, form)
+    assert voice.presence_jobs.drain()
+    with db.read() as session:
+        assert session.execute(select(func.count()).select_from(PresenceLog)).scalar() == 2

@@ -72,9 +72,16 @@ class ScreenPopHub:
             target.queue.put(event)
         self.delivered += len(targets)
 
-    def subscribe(self, keys: frozenset[str], last_event_id: str | None = None) -> Subscription | None:
+    def subscribe(
+        self,
+        keys: frozenset[str],
+        last_event_id: str | None = None,
+        backfill: Callable[[str], list[Event]] | None = None,
+    ) -> Subscription | None:
         """A new stream for an agent's ``keys``, with the events it missed after ``last_event_id``
-        already queued; None when the process has ``max_streams`` open."""
+        already queued; None when the process has ``max_streams`` open. An id this process never saw
+        (the previous stream was served by another process, or before a restart) is looked up with
+        ``backfill`` (the screen-pop ledger in the database)."""
         sub = Subscription(keys)
         with self._lock:
             if self._count >= self.max_streams:
@@ -83,11 +90,16 @@ class ScreenPopHub:
                 self._subs.setdefault(key, set()).add(sub)
             self._count += 1
             missed = self._missed(keys, last_event_id) if last_event_id else []
-        for event in missed:
+        if missed is None and backfill is not None and last_event_id:
+            try:
+                missed = backfill(last_event_id)
+            except Exception:
+                log.warning("screen-pops after %s not read back", last_event_id, exc_info=True)
+        for event in missed or []:
             sub.queue.put(event)
         return sub
 
-    def _missed(self, keys: frozenset[str], last_event_id: str) -> list[Event]:
+    def _missed(self, keys: frozenset[str], last_event_id: str) -> list[Event] | None:
         items: dict[int, tuple[float, Event]] = {}
         for key in keys:
             for seq, at, event in self._recent.get(key, ()):
@@ -97,7 +109,7 @@ class ScreenPopHub:
             (i for i, (_, (_, ev)) in enumerate(ordered) if ev.payload.get(EVENT_ID) == last_event_id), None
         )
         if found is None:
-            return []  # unknown id (too old, or from before this process): nothing to replay
+            return None  # unknown id (too old, or seen by another process): ask the backfill
         oldest = self.clock() - REPLAY_MAX_AGE_S
         return [event for _, (at, event) in ordered[found + 1 :] if at >= oldest]
 
@@ -136,10 +148,15 @@ def stream(
     heartbeat_s: float,
     max_s: float,
     refresh: Callable[[Event], dict[str, Any]] | None = None,
+    delivered: Callable[[Event], None] | None = None,
 ) -> Iterator[bytes]:
     """The body of one SSE response (bytes, written as they come); unsubscribes when the client goes
     away or the time is up. With ``refresh`` (a card read without side effects), a card that lacked
-    the caller's IVR branch is sent again as soon as the branch is on record."""
+    the caller's IVR branch is sent again as soon as the branch is on record. ``delivered`` is told
+    of each pop once the server has written it (the generator resumes only after the write of what
+    it yielded succeeded; a broken stream never gets there). An event id already sent on this stream
+    (a replay overlapping the live events) is not sent twice."""
+    sent: set[str] = set()
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
         deadline = time.monotonic() + max_s
@@ -167,9 +184,16 @@ def stream(
                     yield b": keep-alive\n\n"
                     written = time.monotonic()
                 continue
+            event_id = str(event.payload.get(EVENT_ID) or "")
+            if event_id and event_id in sent:
+                continue
             card = build(event)
-            yield sse(event.payload.get(EVENT_ID), "screenpop", card).encode()
+            yield sse(event_id or None, "screenpop", card).encode()
             written = time.monotonic()
+            if event_id:
+                sent.add(event_id)
+            if delivered is not None:
+                delivered(event)
             waiting = (event, written + REFRESH_FOR_S) if refresh is not None and _awaits_ivr(card) else None
     finally:
         hub.unsubscribe(sub)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.models import ShiftHandover, User
 from callcenter.phone import mask
+from callcenter.services.popledger import MissedPop
 from callcenter.services.presence import ShiftWindow
 from callcenter.services.wrapup import UnloggedCall
 from web.context import web_context
@@ -24,6 +25,7 @@ def status_label(status: str) -> str:
     labels = {
         "available": _("Available"),
         "break": _("On break"),
+        "on_call": _("On a call"),
         "wrap_up": _("Wrap-up"),
         "offline": _("Offline"),
     }
@@ -60,6 +62,20 @@ def unlogged_row(row: UnloggedCall, *, reveal: bool) -> dict[str, Any]:
         "queue": row.queue,
         "answered": row.answered_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         "ended": row.ended_at.astimezone(zone).strftime("%H:%M") if row.ended_at else "",
+    }
+
+
+def missed_pop_row(pop: MissedPop) -> dict[str, Any]:
+    """A screen-pop no console stream delivered (the agent's own call: the number in full)."""
+    zone = web_context().settings.zone
+    states = {"ringing": _("Ringing"), "connected": _("Connected")}
+    return {
+        "at": pop.published_at.astimezone(zone).strftime("%m-%d %H:%M:%S"),
+        "state": states.get(pop.state, pop.state),
+        "caller": pop.caller,
+        "caller_name": pop.caller_name,
+        "queue": pop.queue,
+        "call_id": pop.call_id,
     }
 
 

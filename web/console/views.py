@@ -18,10 +18,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from callcenter.events import Event
+from callcenter.events import EVENT_ID, SCREEN_POP, Event
 from callcenter.exceptions import NotFound
 from callcenter.models import Agent, AgentPresence
-from callcenter.services import presence, screenpop, shifts, transfers, wrapup
+from callcenter.services import popledger, presence, screenpop, shifts, transfers, wrapup
 from callcenter.services.presence import CHOOSABLE, ConsoleError
 from callcenter.services.screenpop import AgentView
 from callcenter.voice.ami.client import AmiError
@@ -31,10 +31,11 @@ from callcenter.voice.twilio.rest import OutboundError, make_client
 from callcenter.voice.twilio.transfer import transfer_call
 from web.auth import roles_required
 from web.console import push_presence, runtime
-from web.console.hub import stream
+from web.console.hub import REPLAY_MAX_AGE_S, stream
 from web.console.present import (
     handover_message,
     handover_view,
+    missed_pop_row,
     people,
     status_label,
     unlogged_row,
@@ -96,6 +97,11 @@ def _is_lead() -> bool:
 def index() -> ResponseReturnValue:
     settings, now = web_context().settings, _now()
     agent = _agent()
+    missed: list[popledger.MissedPop] = []
+    if agent is not None:
+        with web_context().db.transaction() as session:  # pops nobody took are marked (and logged) now
+            popledger.sweep_missed(session, now=now, agent_id=agent.id)
+            missed = popledger.missed_pops(session, agent.id, now=now)
     with reading() as session:
         state = presence.current(session, agent.id) if agent else None
         mine = (
@@ -122,6 +128,7 @@ def index() -> ResponseReturnValue:
         categories=settings.console.wrapup_categories,
         departments=[(d.code, d.name_zh if locale == "zh" else d.name_en) for d in settings.departments],
         unlogged=[unlogged_row(row, reveal=True) for row in mine],
+        missed_pops=[missed_pop_row(pop) for pop in missed],
         handover=latest,
         script=screenpop.opening_script(settings, agent.name if agent else current_user.display_name),
         locale=locale,
@@ -137,25 +144,29 @@ def events() -> ResponseReturnValue:
         abort(404)
     console = runtime()
     console.ensure_relays()
-    sub = console.hub.subscribe(screenpop.agent_keys(agent), request.headers.get("Last-Event-ID"))
-    if sub is None:
-        return Response("too many streams", status=503, headers={"Retry-After": "5"})
+    console.wait_ready(2.0)  # the relays' starting point is read: nothing published from now is missed
     context, settings, clock = console.context, console.context.settings, console.clock
 
+    def backfill(last_event_id: str) -> list[Event]:
+        """What the agent missed after ``last_event_id`` when another process served that stream."""
+        with context.db.read() as session:
+            payloads = popledger.events_after(
+                session, agent.id, last_event_id, now=clock(), max_age_s=REPLAY_MAX_AGE_S
+            )
+        return [Event(SCREEN_POP, payload) for payload in payloads]
+
+    sub = console.hub.subscribe(
+        screenpop.agent_keys(agent), request.headers.get("Last-Event-ID"), backfill=backfill
+    )
+    if sub is None:
+        return Response("too many streams", status=503, headers={"Retry-After": "5"})
+
     def build(event: Event) -> dict[str, Any]:
-        now = clock()
+        """The caller card (read only: presence and wrap-up follow the call in the voice layers)."""
         payload = event.payload
         try:
             with context.db.read() as session:  # no write lock: many cards are read at once
-                data = screenpop.card(session, settings, agent, payload, now)
-            call_id = data["call"]["id"]
-            if data["state"] == "connected" and call_id is not None:
-                with context.db.transaction() as session:
-                    wrapup.enter_wrap_up(
-                        session, agent.id, call_id, now=now, console=settings.console, zone=settings.zone
-                    )
-                push_presence(console, agent.extension, "wrap_up")
-            return data
+                return screenpop.card(session, settings, agent, payload, clock())
         except Exception:  # the database is down: the event's own fields still pop
             log.exception("screen-pop card for agent %s built from the event alone", agent.id)
             return {
@@ -181,6 +192,16 @@ def events() -> ResponseReturnValue:
             log.warning("screen-pop card for agent %s could not be read again", agent.id, exc_info=True)
             return {}
 
+    def delivered(event: Event) -> None:
+        event_id = event.payload.get(EVENT_ID)
+        if not event_id:
+            return
+        try:
+            with context.db.transaction() as session:
+                popledger.mark_delivered(session, str(event_id), event.payload, agent.id, clock())
+        except Exception:
+            log.warning("screen-pop %s delivery not recorded", event_id, exc_info=True)
+
     body = stream(
         console.hub,
         sub,
@@ -188,6 +209,7 @@ def events() -> ResponseReturnValue:
         heartbeat_s=settings.console.heartbeat_s,
         max_s=settings.console.stream_max_s,
         refresh=refresh,
+        delivered=delivered,
     )
     headers = {
         "Cache-Control": "no-store",
@@ -255,7 +277,18 @@ def submit_wrapup() -> ResponseReturnValue:
         return _done(wrapup_message(str(exc)), 400)
     if freed is not None:
         push_presence(runtime(), freed, "available")
-    return _done(_("Wrap-up saved; you are available again."), status="available")
+    status = _status_of(agent)
+    if status == "available":
+        return _done(_("Wrap-up saved; you are available again."), status=status)
+    return _done(_("Wrap-up saved."), status=status)
+
+
+def _status_of(agent: AgentView | None) -> str | None:
+    if agent is None:
+        return None
+    with reading() as session:
+        row = presence.current(session, agent.id)
+        return row.status if row is not None else "offline"
 
 
 def _freed_extension(session: Session, agent_id: int | None) -> str | None:

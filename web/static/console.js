@@ -77,9 +77,9 @@
     card.dataset.eventId = pop.event_id || "";
     card.dataset.receivedAt = String(Date.now());
     card.hidden = false;
-    if (pop.state === "connected" && presence) {
-      presence.dataset.status = "wrap_up";
-      presence.textContent = labels.lWrapup;
+    if (pop.state === "connected" && presence) {  // the voice layer has set the presence: show it
+      presence.dataset.status = "on_call";
+      presence.textContent = labels.lOncall;
     }
   }
 
@@ -119,7 +119,8 @@
         if (result.ok && result.body.status && presence) {
           presence.dataset.status = result.body.status;
           var button = document.querySelector('button[data-status="' + result.body.status + '"]');
-          presence.textContent = button ? button.textContent : result.body.status;
+          var named = { on_call: labels.lOncall, wrap_up: labels.lWrapup }[result.body.status];
+          presence.textContent = button ? button.textContent : named || result.body.status;
         }
         if (result.ok && form.id === "wrapup-form") {
           form.reset();

@@ -2,7 +2,8 @@
 
 ``map_event`` is pure: it turns one AMI event into the call report (``CallSeen`` + ``Entry`` list) and,
 for AgentCalled/AgentConnect, a screen-pop payload. ``AmiListener`` writes the report through the
-``Recorder`` (database first, spool on outage) and publishes the screen-pop on the bus.
+``Recorder`` (database first, spool on outage), publishes the screen-pop on the bus, then hands the
+report to its ``on_call_state`` hook (the agents' presence: ``voice/ami/states.py``).
 
 Natural keys are ``ami:<Event>:<Uniqueid>:<Timestamp>`` (Asterisk's ``Timestamp`` has microseconds,
 ``timestampevents = yes`` in manager.conf), so an event seen twice (a replay, a reconnect overlap) is
@@ -364,6 +365,8 @@ class AmiListener:
     zone: ZoneInfo | None = None
     # Whether the contact record already has this linkedid (the IVR wrote it); None: treat all as ours.
     on_record: Callable[[str], bool] | None = None
+    # Told of each recorded report of our calls with its call id (None if spooled): agents' presence.
+    on_call_state: Callable[[Report, int | None], None] | None = None
     stats: ListenerStats = field(default_factory=ListenerStats)
     _linkedids: _Bounded = field(default_factory=lambda: _Bounded(10_000))
     _ours: _Bounded = field(default_factory=lambda: _Bounded(10_000))
@@ -400,6 +403,11 @@ class AmiListener:
             self.stats.recorded += 1
         if report.screen_pop is not None:
             self._publish(report, call_id)
+        if self.on_call_state is not None:
+            try:
+                self.on_call_state(report, call_id)
+            except Exception:  # the contact record is written; presence must not stop the listener
+                log.exception("AMI: agent presence not updated for call %s", report.seen.external_id)
 
     def _is_ours(self, report: Report) -> bool:
         linkedid = report.seen.external_id

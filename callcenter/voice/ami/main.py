@@ -20,11 +20,14 @@ from callcenter.db import Database
 from callcenter.events import Bus, LocalBus
 from callcenter.exceptions import ConfigurationError
 from callcenter.services import calls
+from callcenter.services.agent_states import CallPresence
 from callcenter.services.journal import recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.ami.client import AmiClient, AmiError, Backoff
 from callcenter.voice.ami.listener import AmiListener
 from callcenter.voice.ami.originate import OriginateResult, originate
+from callcenter.voice.ami.pause import QueuePauser
+from callcenter.voice.ami.states import AgentStates
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +35,17 @@ log = logging.getLogger(__name__)
 class AmiService:
     """The running AMI connection with the listener attached; ``originate`` for outbound calls."""
 
-    def __init__(self, settings: Settings, client: AmiClient, listener: AmiListener) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: AmiClient,
+        listener: AmiListener,
+        pauser: QueuePauser | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client
         self.listener = listener
+        self.pauser = pauser
         self.permissions: dict[str, list[str]] | None = None  # missing write classes, once checked
         self.permissions_checked = threading.Event()
         client.add_handler(listener)
@@ -62,6 +72,8 @@ class AmiService:
 
     def stop(self, timeout: float = 2.0) -> None:
         self.client.close(timeout)
+        if self.pauser is not None:
+            self.pauser.close(timeout)
         self.listener.recorder.close()  # what the listener handed over is in the database or spool
         log.info("AMI listener stopped")
 
@@ -115,7 +127,14 @@ def build_ami(
         settings.zone,
         on_record=on_record,
     )
-    return AmiService(settings, client, listener)
+    # The agents' presence follows the call; queue pauses go out on this very connection.
+    pauser = QueuePauser(client)
+    listener.on_call_state = AgentStates(
+        CallPresence(db, settings.console, settings.zone, clock),
+        member_template=settings.console.member_interface,
+        pause=pauser,
+    )
+    return AmiService(settings, client, listener, pauser)
 
 
 @contextmanager

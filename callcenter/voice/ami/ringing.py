@@ -3,8 +3,9 @@
 ``ring_agent`` builds the ``QueueCallerJoin``, ``AgentCalled`` and ``AgentConnect`` events Asterisk 22
 sends, in that order (tests/captures/scenarios/answered-consultation), when a caller joins the queue,
 the queue offers the call to member ``PJSIP/<extension>`` and the agent answers, runs them through
-the listener's own mapping (``map_event``) onto the contact record, and publishes their screen-pops
-on ``bus``: with the database outbox or Redis as the bus, the card pops in the browser of a web
+the listener's own mapping (``map_event``) onto the contact record, publishes their screen-pops on
+``bus`` and, with ``on_call_state``, moves the agent's presence as the listener would (on a call; no
+queue pause): with the database outbox or Redis as the bus, the card pops in the browser of a web
 server in another process (``make run``'s server reads the outbox).
 """
 
@@ -18,7 +19,7 @@ from datetime import datetime
 from callcenter.db import Database
 from callcenter.events import SCREEN_POP, Bus, Event
 from callcenter.services.calls import record_call
-from callcenter.voice.ami.listener import map_event
+from callcenter.voice.ami.listener import Report, map_event
 from callcenter.voice.ami.protocol import Message
 
 
@@ -81,8 +82,10 @@ def ring_agent(
     region: str,
     monitor_dir: str,
     answer_after_s: float = 1.0,
+    on_call_state: Callable[[Report, int | None], None] | None = None,
 ) -> int | None:
-    """Ring the agent, answer after ``answer_after_s``; returns the call's id."""
+    """Ring the agent, answer after ``answer_after_s``; returns the call's id. ``on_call_state`` is
+    told of each report as the listener's hook would be (the agent's presence)."""
     call_id: int | None = None
     for index in range(3):
         if index == 2:
@@ -94,4 +97,6 @@ def ring_agent(
             call_id = record_call(session, report.seen, report.entries, region=region, now=clock()).id
         if report.screen_pop is not None:
             bus.publish(Event(SCREEN_POP, {**report.screen_pop, "call_id": call_id}))
+        if on_call_state is not None:
+            on_call_state(report, call_id)
     return call_id

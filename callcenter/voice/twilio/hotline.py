@@ -44,6 +44,7 @@ from callcenter.ivr.flow import Flow
 from callcenter.models import Agent, Call, CallbackTask, CallEvent
 from callcenter.phone import normalise
 from callcenter.services import callers
+from callcenter.services.agent_states import Background, CallPresence
 from callcenter.services.calls import CallSeen, Entry
 from callcenter.services.journal import Recorder
 from callcenter.voice.twilio import twiml
@@ -143,6 +144,7 @@ class TwilioVoice:
         record_calls: bool = True,
         queue_offer_after_s: int = QUEUE_OFFER_AFTER_S,
         vips: callers.VipDirectory | None = None,
+        presence: CallPresence | None = None,
     ) -> None:
         self.flows = flows
         self.rules = rules
@@ -157,6 +159,8 @@ class TwilioVoice:
         self.record_calls = record_calls
         self.queue_offer_after_s = queue_offer_after_s
         self.vips = vips or callers.VipDirectory(db, clock)
+        self.presence = presence  # the agents' presence follows the calls (no queue pause on Twilio)
+        self.presence_jobs = Background("twilio-presence")
 
     # --- the IVR ---------------------------------------------------------------------------------
 
@@ -371,6 +375,11 @@ class TwilioVoice:
         }
         entry = Entry(self._key(form, f"connect:{agent_leg}"), "agent.connect", now, SOURCE, None, 0, data)
         call_id = self._record_and_wait(form, [entry], now)  # the screen-pop names the call
+        self._presence_later(
+            lambda presence: presence.connected(
+                CHANNEL, call_sid, call_id=call_id, agent_id=agent_id, interface=""
+            )
+        )
         self.bus.publish(
             Event(
                 SCREEN_POP,
@@ -406,6 +415,9 @@ class TwilioVoice:
             if status == "completed":
                 entries.extend(self._hangup_in_ivr(form, at))
         self._record(form, entries, now)
+        if status in FINAL_STATUSES:  # the call's agent (since its dequeue) goes to wrap-up
+            call_sid = form.get("CallSid", "")
+            self._presence_later(lambda presence: presence.ended(CHANNEL, call_sid, call_id=None))
 
     def recording(self, kind: str, form: Mapping[str, str]) -> int | None:
         """``POST /twilio/recording``: a recording is ready (or failed); registers the Recording row.
@@ -558,6 +570,22 @@ class TwilioVoice:
         if not form.get("CallSid"):
             raise BadWebhook("no CallSid")
         return self.recorder.record(self._seen(form, now), entries, timeout_s=DEQUEUE_WAIT_S)
+
+    def _presence_later(self, change: Callable[[CallPresence], object]) -> None:
+        """Apply a presence change off the webhook's thread, in order, once the reports handed to the
+        writer so far are written (the call must be on record to be found by its CallSid)."""
+        presence = self.presence
+        if presence is None:
+            return
+
+        def run() -> None:
+            self.recorder.flush(30.0)
+            try:
+                change(presence)
+            except SQLAlchemyError as exc:
+                log.warning("twilio: agent presence not changed: %s", exc)
+
+        self.presence_jobs.submit(run)
 
     def _hangup_in_ivr(self, form: Mapping[str, str], at: datetime) -> list[Entry]:
         """The caller hung up while the IVR still had them (no route, no end): as ``on_hangup`` would."""

@@ -9,6 +9,7 @@ from callcenter.db import Database
 from callcenter.events import Bus
 from callcenter.ivr.flow import load_flows
 from callcenter.ivr.rules import engine_rules
+from callcenter.services.agent_states import CallPresence
 from callcenter.services.journal import Recorder, recorder_for
 from callcenter.settings import Settings
 from callcenter.voice.twilio.hotline import TwilioVoice
@@ -50,4 +51,5 @@ def build_voice(
         bus=bus,
         language=settings.organisation.default_language,
         record_calls=settings.twilio.record_calls,
+        presence=CallPresence(db, settings.console, settings.zone, clock),
     )

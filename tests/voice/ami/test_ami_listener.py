@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from callcenter.db import Database
 from callcenter.events import SCREEN_POP, Event, LocalBus
-from callcenter.models import Agent, Call, CallEvent, Queue, Recording
+from callcenter.models import Agent, AgentPresence, Call, CallEvent, PresenceLog, Queue, Recording
 from callcenter.settings import Settings
 from callcenter.voice.ami.main import AmiService, build_ami
 from tests.conftest import FIXED_NOW, _truncate
@@ -359,3 +359,60 @@ def test_hangups_of_calls_we_do_not_handle_add_no_record(
     assert service.listener.stats.foreign == 1
     play(service, fake_ami, capture)  # a call of ours: its hang-up counts again
     assert snapshot(db)["call"]["ended_at"] is not None
+
+
+def _as_wang(capture: list[dict[str, str]]) -> list[dict[str, str]]:
+    events = copy.deepcopy(capture)
+    for event in events:
+        if event.get("Interface") == AGENT_INTERFACE:
+            event["Interface"], event["MemberName"] = "PJSIP/1001", "Wang"
+    return events
+
+
+def _presence(db: Database) -> tuple[str, int | None] | None:
+    with db.read() as session:
+        agent_id = session.execute(select(Agent.id).where(Agent.extension == "PJSIP/1001")).scalar_one()
+        row = session.get(AgentPresence, agent_id)
+        return (row.status, row.call_id) if row is not None else None
+
+
+def _pauses(fake_ami: FakeAmi) -> list[tuple[str, str, str]]:
+    return [
+        (action["Interface"], action["Paused"], action.get("Reason", ""))
+        for action in fake_ami.actions
+        if action.get("Action") == "QueuePause"
+    ]
+
+
+def test_an_agent_with_no_console_open_enters_wrap_up_when_the_call_completes(
+    service: AmiService, fake_ami: FakeAmi, db: Database, capture: list[dict[str, str]]
+) -> None:
+    """No browser, no web process: AgentConnect → on a call, AgentComplete → wrap-up, and each change
+    is a QueuePause sent on the listener's own connection (no second AMI login)."""
+    events = _as_wang(capture)
+    complete = next(i for i, event in enumerate(events) if event["Event"] == "AgentComplete")
+    play(service, fake_ami, events[:complete])
+    with db.read() as session:
+        call_id = session.execute(select(Call.id)).scalar_one()
+    assert _presence(db) == ("on_call", call_id)
+    wait_for(lambda: _pauses(fake_ami) == [("PJSIP/1001", "true", "on_call")], message="QueuePause on_call")
+    play(service, fake_ami, events[complete:])  # AgentComplete, then the hang-ups
+    assert _presence(db) == ("wrap_up", call_id)
+    wait_for(lambda: len(_pauses(fake_ami)) == 2, message="QueuePause wrap_up")
+    assert _pauses(fake_ami)[1] == ("PJSIP/1001", "true", "wrap_up")
+    assert fake_ami.connections == 1 and fake_ami.logins == 1  # the listener's connection only
+    with db.read() as session:
+        log = [row.status for row in session.execute(select(PresenceLog).order_by(PresenceLog.id)).scalars()]
+    assert log == ["on_call", "wrap_up"]
+    play(service, fake_ami, events)  # the same events again change nothing
+    assert _presence(db) == ("wrap_up", call_id) and len(_pauses(fake_ami)) == 2
+
+
+def test_the_callers_hang_up_puts_the_agent_in_wrap_up(
+    service: AmiService, fake_ami: FakeAmi, db: Database, capture: list[dict[str, str]]
+) -> None:
+    events = [event for event in _as_wang(capture) if event["Event"] != "AgentComplete"]
+    play(service, fake_ami, events)
+    with db.read() as session:
+        call_id = session.execute(select(Call.id)).scalar_one()
+    assert _presence(db) == ("wrap_up", call_id)
