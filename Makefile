@@ -40,8 +40,9 @@ prompts: install
 var/secret_key:
 	@mkdir -p var && umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
 
+# SERVE_ARGS=--always-open keeps the hotline open around the clock (to try the tour at night).
 serve: install var/secret_key
-	CALLCENTER_WEB__SECRET_KEY="$$(cat var/secret_key)" $(CALLCENTER) serve
+	CALLCENTER_WEB__SECRET_KEY="$$(cat var/secret_key)" $(CALLCENTER) serve $(SERVE_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

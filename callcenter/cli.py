@@ -27,6 +27,7 @@ from callcenter.runtime import settle
 from callcenter.settings import Settings, load_settings
 
 log = logging.getLogger("callcenter")
+ALWAYS_OPEN = "--always-open"  # serve: the hotline open around the clock
 
 
 def utc_now() -> datetime:
@@ -138,20 +139,41 @@ def create_user(
 @cli.command("seed-demo")
 @click.pass_context
 def seed_demo(ctx: click.Context) -> None:
-    """Load demo queues, agents, callers (one VIP) and an admin; prints the logins."""
-    from callcenter.services.demo import seed_demo as seed
+    """Load the demo: queues, agents, the other desks' logins, callers (one VIP), an admin; a few days
+    of calls with recordings; cases, a campaign, QA samples and a handover. Prints the logins."""
+    from callcenter.services.demo import load_demo
+    from recordings.verify import Policy, verify_all
 
     settings = _settings(ctx)
     logins_file = settings.path(settings.storage.var_dir) / "demo-logins.txt"
     admin_password = _demo_admin_password(logins_file)
-    with _database(settings) as db, db.transaction() as session:
-        logins = seed(session, now=utc_now(), admin_password=admin_password)
-    lines = [f"{login.username} / {login.password}" for login in logins]
+    policy = Policy.from_settings(settings)
+    with _database(settings) as db:
+        loaded = load_demo(
+            settings,
+            db,
+            utc_now(),
+            admin_password=admin_password,
+            verify=lambda db, folder, now: verify_all(db, folder, now, policy),
+        )
+    lines = [f"{login.username} / {login.password}" for login in loaded.logins]
     logins_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     logins_file.chmod(0o600)
     click.echo("demo data loaded; logins (also in " + str(logins_file) + "):")
     for line in lines:
         click.echo("  " + line)
+    folder = settings.path(settings.storage.monitor_dir) / "demo"
+    sound = (
+        "spoken with espeak-ng"
+        if loaded.audio_source == "espeak-ng"
+        else "synthetic tones: espeak-ng is not installed (apt-get install espeak-ng)"
+    )
+    desks = loaded.desks
+    click.echo(f"demo calls placed: {loaded.calls_placed}; recordings in {folder} ({sound})")
+    click.echo(
+        f"desks: {desks.cases} cases, {desks.campaign_tasks} campaign tasks, {desks.qa_sampled} QA samples"
+        f" and {int(desks.handover)} handover added (nothing is added twice)"
+    )
 
 
 def _demo_admin_password(logins_file: Path) -> str:
@@ -332,7 +354,11 @@ def recordings_reconcile(ctx: click.Context, days: int, limit: int, as_json: boo
 
 @cli.command("simulate-call")
 @click.option("--from", "caller", default="+8613800138000", show_default=True, help="caller number")
-@click.option("--name", default="Test", show_default=True, help="caller name as the network sends it")
+@click.option(
+    "--name",
+    default=None,
+    help="caller name as the network sends it (default: the name in the customer archive, if any)",
+)
 @click.option("--digits", default=None, help="the key pressed at the menu, e.g. 2")
 @click.option("--inputs", default=None, help="comma-separated: keys, 'timeout', 'hangup'; '!2' barges in")
 @click.option("--host", default=None, help="FastAGI host (default: settings agi.host)")
@@ -361,7 +387,7 @@ def recordings_reconcile(ctx: click.Context, days: int, limit: int, as_json: boo
 def simulate_call(
     ctx: click.Context,
     caller: str,
-    name: str,
+    name: str | None,
     digits: str | None,
     inputs: str | None,
     host: str | None,
@@ -379,6 +405,8 @@ def simulate_call(
     channel_vars = dict(item.partition("=")[::2] for item in variables)
     if any(not key for key in channel_vars):
         raise click.BadParameter("use NAME=VALUE", param_hint="--var")
+    if name is None:
+        name = _archive_name(settings, caller)
     call = CallScript(
         caller_number=caller,
         caller_name=name,
@@ -394,7 +422,16 @@ def simulate_call(
         for command, reply in result.transcript:
             click.echo(f"  > {command}\n  < {reply}")
     if result.hung_up:
-        click.echo(f"caller hung up in the IVR (linkedid {result.linkedid})")
+        if any(prompt.endswith("/closed") for prompt in result.prompts):
+            click.echo(
+                "the hotline is closed now (settings [hours]): the caller heard the after-hours message"
+                f" and a callback was noted (linkedid {result.linkedid})"
+            )
+            click.echo(
+                f"to try the menu anyway: callcenter serve {ALWAYS_OPEN} (make run SERVE_ARGS={ALWAYS_OPEN})"
+            )
+        else:
+            click.echo(f"caller hung up in the IVR (linkedid {result.linkedid})")
         if agent:
             click.echo("the call did not reach a queue (outside hotline hours, or hung up): no agent rung")
         return
@@ -411,6 +448,26 @@ def simulate_call(
         _ring_agent(
             settings, agent, result.linkedid, result.queue or settings.ivr.default_queue, caller, name
         )
+
+
+def _archive_name(settings: Settings, caller: str) -> str:
+    """The caller's name in the customer archive (the demo callers' names if the database cannot be
+    read), as a PBX's CNAM lookup would send it; "" for a stranger."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from callcenter.phone import normalise
+    from callcenter.services.callers import find_caller
+    from callcenter.services.demo.people import CALLERS
+
+    e164 = normalise(caller, settings.organisation.phone_region).e164
+    if e164 is None:
+        return ""
+    try:
+        with _database(settings) as db, db.read() as session:
+            found = find_caller(session, e164)
+            return found.name if found is not None else ""
+    except SQLAlchemyError:
+        return next((name for number, name, _tier in CALLERS if number == e164), "")
 
 
 def _ring_agent(
@@ -513,8 +570,13 @@ def scheduler_command(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.option(
+    ALWAYS_OPEN,
+    is_flag=True,
+    help="the hotline open around the clock, whatever settings [hours] say (to try the demo at night)",
+)
 @click.pass_context
-def serve(ctx: click.Context) -> None:
+def serve(ctx: click.Context, always_open: bool) -> None:
     """All in one: web, FastAGI server and scheduler in one process (what `make run` starts)."""
     from werkzeug.serving import make_server
 
@@ -525,7 +587,7 @@ def serve(ctx: click.Context) -> None:
     from scheduler.leader import LeaderScheduler
     from web import create_app
 
-    settings = _settings(ctx)
+    settings = _always_open(_settings(ctx)) if always_open else _settings(ctx)
     with _database(settings) as db:
         bus = LocalBus()  # one bus: the AMI listener's screen-pops reach the web in this process
         app = _fail_on_config(lambda: create_app(settings, db, bus=bus))
@@ -537,18 +599,37 @@ def serve(ctx: click.Context) -> None:
         _stop_on_signals(http.shutdown)
         with RunningServer(agi_server), running_ami(ami):
             scheduler.start()
-            _banner(settings, agi_server.port)
+            _banner(settings, agi_server.port, always_open=always_open)
             try:
                 http.serve_forever()
             finally:
                 scheduler.shutdown(wait=False)
 
 
-def _banner(settings: Settings, agi_port: int) -> None:
+def _always_open(settings: Settings) -> Settings:
+    """The settings with the hotline open every day, 00:00 to 23:59:59."""
+    from datetime import time
+
+    from callcenter.settings import Hours, OpeningTimes
+
+    day = OpeningTimes(open=time(0, 0), close=time(23, 59, 59))
+    hours = Hours(open=day.open, close=day.close, rest_days=day, holidays=day)
+    return settings.model_copy(update={"hours": hours})
+
+
+def _banner(settings: Settings, agi_port: int, *, always_open: bool = False) -> None:
     logins = settings.path(settings.storage.var_dir) / "demo-logins.txt"
+    hours = settings.hours
     click.echo("")
     click.echo(f"  web:      http://{settings.web.host}:{settings.web.port}/")
     click.echo(f"  FastAGI:  agi://{settings.agi.host}:{agi_port}/hotline")
+    if always_open:
+        click.echo(f"  hours:    open around the clock ({ALWAYS_OPEN})")
+    else:
+        click.echo(
+            f"  hours:    {hours.open:%H:%M}–{hours.close:%H:%M} {settings.organisation.timezone}"
+            f" on working days (settings [hours]; {ALWAYS_OPEN} to try the menu outside them)"
+        )
     if logins.exists():
         first = logins.read_text(encoding="utf-8").splitlines()[0]
         click.echo(f"  login:    {first}   (all demo logins: {logins})")

@@ -1,4 +1,4 @@
-"""Demo data for a first run: the two queues, a few agents and callers (one VIP), an admin.
+"""Demo people: the two queues, a few agents and callers (one VIP), the other desks, an admin.
 
 Idempotent: running it again adds nothing that is already there.
 """
@@ -27,7 +27,9 @@ AGENTS = (
         ("consultation", "complaint"),
     ),
 )
-# Staff without a line: username, display name, roles, department (a code of settings' departments), head?
+# The callback specialist has an outbound line (campaign tasks are allocated to agent records).
+CALLBACK_LINE = ("chenjing", "陈静", "PJSIP/1004")
+# Staff without a queue: username, display name, roles, department (a code of settings' departments), head?
 STAFF = (
     ("sunli", "孙丽", ("team_leader",), None, False),
     ("chenjing", "陈静", ("callback_specialist",), None, False),
@@ -83,6 +85,10 @@ def seed_demo(session: Session, *, now: datetime, admin_password: str) -> list[D
         assert user is not None
         if department is not None and user.department is None:
             user.department, user.is_department_head = department, head
+        if username == CALLBACK_LINE[0] and user.agent is None:
+            session.add(
+                Agent(name=display, extension=CALLBACK_LINE[2], skill_level="mid", user=user, created_at=now)
+            )
     for e164, name, tier in CALLERS:
         caller = callers.ensure_caller(session, e164, now=now, name=name, tier=tier)
         caller.name, caller.tier = caller.name or name, tier
