@@ -31,6 +31,7 @@ from callcenter.settings import Settings
 log = logging.getLogger(__name__)
 
 SCREEN_POP = "screen_pop"  # payload: agent (interface or id), call_id, linkedid, queue, state
+PRESENCE = "presence"  # payload: agent_id, status, call_id: the voice layer moved the agent
 
 
 @dataclass(frozen=True)

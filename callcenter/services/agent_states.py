@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -36,6 +37,10 @@ class AgentChange:
     status: str
     extension: str | None
     call_id: int
+
+    def payload(self) -> dict[str, Any]:
+        """The ``PRESENCE`` event's payload: routed to the agent's consoles by ``agent_id``."""
+        return {"agent_id": self.agent_id, "status": self.status, "call_id": self.call_id}
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_login import user_logged_in, user_logged_out
 
-from callcenter.events import SCREEN_POP, Relay, relays_for
+from callcenter.events import PRESENCE, SCREEN_POP, Relay, relays_for
 from callcenter.services import presence
 from callcenter.voice.ami.pause import member_interface, sync_presence
 from web.console.hub import ScreenPopHub
@@ -105,6 +105,7 @@ def install(app: Flask, context: WebContext, clock: Callable[[], datetime]) -> C
 
     hub = ScreenPopHub(max_streams=context.settings.console.max_streams)
     context.bus.subscribe(SCREEN_POP, hub.on_event)
+    context.bus.subscribe(PRESENCE, hub.on_event)
     state = ConsoleRuntime(context, clock, hub)
     app.extensions[EXTENSION_KEY] = state
     state.receivers = [_sign_on(state, "available"), _sign_on(state, "offline")]

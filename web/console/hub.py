@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from callcenter.events import EVENT_ID, Event, stamped
+from callcenter.events import EVENT_ID, PRESENCE, Event, stamped
 from callcenter.services.screenpop import routing_keys
 
 log = logging.getLogger(__name__)
@@ -155,45 +155,74 @@ def stream(
     the caller's IVR branch is sent again as soon as the branch is on record. ``delivered`` is told
     of each pop once the server has written it (the generator resumes only after the write of what
     it yielded succeeded; a broken stream never gets there). An event id already sent on this stream
-    (a replay overlapping the live events) is not sent twice."""
-    sent: set[str] = set()
+    (a replay overlapping the live events) is not sent twice. A ``PRESENCE`` event (the call moved the
+    agent) is sent as a ``presence`` message."""
+    body = _Stream(build, refresh, delivered, heartbeat_s)
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
         deadline = time.monotonic() + max_s
-        written = time.monotonic()
-        waiting: tuple[Event, float] | None = None  # the card to refresh, until when
-        while True:
-            now = time.monotonic()
-            remaining = deadline - now
-            if remaining <= 0:
-                return
-            wait = min(heartbeat_s - (now - written), remaining)
-            if waiting is not None:
-                wait = min(wait, REFRESH_EVERY_S)
+        while (remaining := deadline - time.monotonic()) > 0:
             try:
-                event = sub.queue.get(timeout=max(wait, 0.0))
+                event = sub.queue.get(timeout=body.wait(remaining))
             except queue.Empty:
-                if waiting is not None and refresh is not None:
-                    card = refresh(waiting[0])
-                    if not _awaits_ivr(card) or time.monotonic() >= waiting[1]:
-                        if not _awaits_ivr(card):
-                            yield sse(waiting[0].payload.get(EVENT_ID), "screenpop", card).encode()
-                            written = time.monotonic()
-                        waiting = None
-                if time.monotonic() - written >= heartbeat_s:
-                    yield b": keep-alive\n\n"
-                    written = time.monotonic()
+                yield from body.idle()
                 continue
-            event_id = str(event.payload.get(EVENT_ID) or "")
-            if event_id and event_id in sent:
-                continue
-            card = build(event)
-            yield sse(event_id or None, "screenpop", card).encode()
-            written = time.monotonic()
-            if event_id:
-                sent.add(event_id)
-            if delivered is not None:
-                delivered(event)
-            waiting = (event, written + REFRESH_FOR_S) if refresh is not None and _awaits_ivr(card) else None
+            yield from body.on_event(event)
     finally:
         hub.unsubscribe(sub)
+
+
+class _Stream:
+    """What one SSE stream remembers between events: what it sent, when it last wrote, the card it
+    may have to send again."""
+
+    def __init__(
+        self,
+        build: Callable[[Event], dict[str, Any]],
+        refresh: Callable[[Event], dict[str, Any]] | None,
+        delivered: Callable[[Event], None] | None,
+        heartbeat_s: float,
+    ) -> None:
+        self.build, self.refresh, self.delivered, self.heartbeat_s = build, refresh, delivered, heartbeat_s
+        self.sent: set[str] = set()
+        self.written = time.monotonic()
+        self.waiting: tuple[Event, float] | None = None  # the card to refresh, until when
+
+    def wait(self, remaining: float) -> float:
+        wait = min(self.heartbeat_s - (time.monotonic() - self.written), remaining)
+        if self.waiting is not None:
+            wait = min(wait, REFRESH_EVERY_S)
+        return max(wait, 0.0)
+
+    def _write(self, message: str) -> bytes:
+        self.written = time.monotonic()
+        return message.encode()
+
+    def idle(self) -> Iterator[bytes]:
+        if self.waiting is not None and self.refresh is not None:
+            event, until = self.waiting
+            card = self.refresh(event)
+            if not _awaits_ivr(card):
+                yield self._write(sse(event.payload.get(EVENT_ID), "screenpop", card))
+                self.waiting = None
+            elif time.monotonic() >= until:
+                self.waiting = None
+        if time.monotonic() - self.written >= self.heartbeat_s:
+            yield self._write(": keep-alive\n\n")
+
+    def on_event(self, event: Event) -> Iterator[bytes]:
+        if event.topic == PRESENCE:  # the call moved the agent: the console shows it at once
+            status = {"status": event.payload.get("status"), "call_id": event.payload.get("call_id")}
+            yield self._write(sse(None, "presence", status))
+            return
+        event_id = str(event.payload.get(EVENT_ID) or "")
+        if event_id and event_id in self.sent:
+            return
+        card = self.build(event)
+        yield self._write(sse(event_id or None, "screenpop", card))
+        if event_id:
+            self.sent.add(event_id)
+        if self.delivered is not None:
+            self.delivered(event)
+        awaits = self.refresh is not None and _awaits_ivr(card)
+        self.waiting = (event, self.written + REFRESH_FOR_S) if awaits else None

@@ -83,6 +83,14 @@
     }
   }
 
+  function showPresence(status) {
+    if (!presence || !status) { return; }
+    presence.dataset.status = status;
+    var button = document.querySelector('button[data-status="' + status + '"]');
+    var named = { on_call: labels.lOncall, wrap_up: labels.lWrapup }[status];
+    presence.textContent = button ? button.textContent : named || status;
+  }
+
   function say(message, isError) {
     statusLine.textContent = message;
     statusLine.className = "flash " + (isError ? "flash-error" : "flash-info");
@@ -102,6 +110,10 @@
     source.addEventListener("screenpop", function (message) {
       try { show(JSON.parse(message.data)); } catch (err) { say(String(err), true); }
     });
+    // The call moved the agent (connected, ended: wrap-up): shown without a reload.
+    source.addEventListener("presence", function (message) {
+      try { showPresence(JSON.parse(message.data).status); } catch (err) { say(String(err), true); }
+    });
   }
 
   document.querySelectorAll("form.js-console-form").forEach(function (form) {
@@ -116,12 +128,7 @@
         return response.json().then(function (body) { return { ok: response.ok, body: body }; });
       }).then(function (result) {
         say(result.body.message, !result.ok);
-        if (result.ok && result.body.status && presence) {
-          presence.dataset.status = result.body.status;
-          var button = document.querySelector('button[data-status="' + result.body.status + '"]');
-          var named = { on_call: labels.lOncall, wrap_up: labels.lWrapup }[result.body.status];
-          presence.textContent = button ? button.textContent : named || result.body.status;
-        }
+        if (result.ok && result.body.status) { showPresence(result.body.status); }
         if (result.ok && form.id === "wrapup-form") {
           form.reset();
           card.dataset.wrappedUp = "1";

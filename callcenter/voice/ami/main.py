@@ -133,6 +133,7 @@ def build_ami(
         CallPresence(db, settings.console, settings.zone, clock),
         member_template=settings.console.member_interface,
         pause=pauser,
+        bus=listener.bus,
     )
     return AmiService(settings, client, listener, pauser)
 

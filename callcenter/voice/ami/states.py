@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from callcenter.events import PRESENCE, Bus, Event
 from callcenter.services.agent_states import AgentChange, CallPresence
 from callcenter.voice.ami.pause import member_interface
 
@@ -31,8 +32,10 @@ class AgentStates:
         *,
         member_template: str,
         pause: Callable[[str, str], None] | None = None,
+        bus: Bus | None = None,
     ) -> None:
         self.presence, self.member_template, self.pause = presence, member_template, pause
+        self.bus = bus  # tells the agent's open console (PRESENCE), whichever web process serves it
 
     def __call__(self, report: Report, call_id: int | None) -> None:
         linkedid = report.seen.external_id
@@ -52,6 +55,8 @@ class AgentStates:
     def _tell_pbx(self, changes: list[AgentChange], interface: str) -> None:
         for change in changes:
             log.info("agent %s is %s (call %s)", change.agent_id, change.status, change.call_id)
+            if self.bus is not None:
+                self.bus.publish(Event(PRESENCE, change.payload()))
             if self.pause is None:
                 continue
             member = interface or (
