@@ -7,7 +7,6 @@ audit log; their refusals come back as ``AdminError`` and are shown under the fi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -37,9 +36,12 @@ from web.admin_forms import (
 from web.auth import roles_required
 from web.context import reading, web_context
 from web.i18n import current_locale
+from web.labels import AUDIT_ACTIONS, AUDIT_OBJECTS, audit_details, label
+from web.paging import mapped, paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN = "admin"
+AUDIT_PAGE_SIZE = 100
 AUDITED = ("admin.", "auth.")  # what the audit page lists: admin changes and sign-in lockouts
 
 
@@ -247,18 +249,20 @@ def departments() -> ResponseReturnValue:
 def audit() -> ResponseReturnValue:
     zone = web_context().settings.zone
     with reading() as session:
+        found = paginate(session, admin.audit_query(AUDITED), size=AUDIT_PAGE_SIZE)
         rows = [
             {
                 "at": row.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                 "who": row.username,
                 "address": row.remote_addr,
-                "action": row.action,
-                "object": f"{row.object_type} {row.object_id}",
-                "data": json.dumps(row.data, ensure_ascii=False, sort_keys=True),
+                "action": label(AUDIT_ACTIONS, row.action),
+                "code": row.action,
+                "object": f"{label(AUDIT_OBJECTS, row.object_type)} {row.object_id}",
+                "data": audit_details(row.data),
             }
-            for row in admin.recent_audit(session, prefixes=AUDITED, limit=200)
+            for row in found.items
         ]
-    return render_template("admin/audit.html", rows=rows, section="audit")
+    return render_template("admin/audit.html", rows=rows, page=mapped(found, rows), section="audit")
 
 
 # --- agents and queues ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from datetime import datetime
 from callcenter.models import Case, CaseEvent, Notice, User
 from callcenter.phone import mask
 from callcenter.services import cases
-from web import case_labels
+from web import case_labels, labels
 from web.labels import label
 from web.presenters import FULL_NUMBER_ROLES, Display, duration, file_size, local_time, recording_row
 from web.presenters import RecordingRow as CallRecordingRow
@@ -236,16 +236,21 @@ class NoticeRow:
     case_id: int | None
     number: str
     kind: str
+    text: str
+    sample_id: int | None
     due: str
     created: str
 
 
 def notice_row(notice: Notice, display: Display) -> NoticeRow:
+    sample_id = notice.data.get("sample_id")
     return NoticeRow(
         id=notice.id,
         case_id=notice.case_id,
         number=str(notice.data.get("number", "")),
         kind=notice.kind,
+        text=labels.label(labels.NOTICE_KINDS, notice.kind),
+        sample_id=sample_id if isinstance(sample_id, int) else None,
         due=local_time(notice.due_at, display.zone),
         created=local_time(notice.created_at, display.zone),
     )

@@ -61,9 +61,11 @@ class CallerCard:
 class TimelineRow:
     at: str
     source: str
-    kind: str
+    kind: str  # the display name
+    code: str  # the raw kind, for support (a title attribute)
     node: str
-    data: str
+    data: str  # the known fields in words
+    raw: str  # every field as stored, for support (a title attribute)
 
 
 @dataclass(frozen=True)
@@ -187,13 +189,39 @@ def _data_text(data: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value_text(value)}" for key, value in sorted(data.items()))
 
 
+def _event_value(key: str, value: Any) -> str:
+    if key == "branch":
+        return labels.label(labels.BRANCHES, str(value))
+    if key == "outcome":
+        return labels.label(labels.IVR_INPUTS, str(value))
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    return str(value)
+
+
+def event_details(data: Mapping[str, Any]) -> str:
+    """An event's fields that mean something to staff, by their display names; codes translated."""
+    parts = [
+        f"{labels.EVENT_DATA[key]} {_event_value(key, data[key])}"
+        for key in labels.EVENT_DATA
+        if data.get(key) not in (None, "")
+    ]
+    outcome = data.get("outcome")
+    if isinstance(outcome, str) and outcome:
+        parts.append(_event_value("outcome", outcome))
+    return " · ".join(parts)
+
+
 def timeline_row(event: CallEvent, zone: ZoneInfo) -> TimelineRow:
+    data = event.data or {}
     return TimelineRow(
         at=local_time(event.at, zone),
-        source=event.source,
-        kind=event.kind,
+        source=labels.label(labels.EVENT_SOURCES, event.source),
+        kind=labels.label(labels.EVENT_KINDS, event.kind),
+        code=event.kind,
         node=event.node or "",
-        data=_data_text(event.data or {}),
+        data=event_details(data),
+        raw=_data_text(data),
     )
 
 

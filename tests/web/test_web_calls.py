@@ -32,10 +32,10 @@ def listed_ids(client: FlaskClient, path: str = "/calls") -> list[int]:
     return [int(found) for found in ROW_ID.findall(response.get_data(as_text=True))]
 
 
-def test_home_is_the_call_log(agent_client: FlaskClient) -> None:
+def test_home_is_the_agents_console(agent_client: FlaskClient) -> None:
     response = agent_client.get("/")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/calls"
+    assert response.headers["Location"] == "/console"
 
 
 def test_empty_call_log(agent_client: FlaskClient) -> None:
