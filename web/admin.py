@@ -18,6 +18,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import SelectChoice
 
+from callcenter.models import Queue
 from callcenter.services import admin, staffing
 from callcenter.services.admin import AccountFields, Actor, AdminError
 from callcenter.services.staffing import AgentFields, QueueFields
@@ -268,6 +269,11 @@ def audit() -> ResponseReturnValue:
 # --- agents and queues ------------------------------------------------------------------------------
 
 
+def _queue_title(queue: Queue) -> str:
+    title = queue.title_zh if current_locale() == "zh" else queue.title_en
+    return title or queue.name
+
+
 def _agent_choices(form: AgentForm, agent_id: int | None) -> None:
     with reading() as session:
         form.queue_ids.choices = [
@@ -312,7 +318,7 @@ def agents() -> ResponseReturnValue:
                 "twilio_identity": agent.twilio_identity or "",
                 "skill": str(SKILL_LABELS.get(agent.skill_level, agent.skill_level)),
                 "team": agent.team,
-                "queues": ", ".join(queue.name for queue in agent.queues),
+                "queues": ", ".join(_queue_title(queue) for queue in agent.queues),
                 "account": agent.user.username if agent.user is not None else "",
                 "active": agent.active,
             }
