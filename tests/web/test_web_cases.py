@@ -338,8 +338,9 @@ def test_the_classify_form_opens_with_the_cases_values(
     """An urgent, complex case: saving the form unchanged must not downgrade it to 普通/ordinary."""
     login(client, agent)
     case_id = create_case(client, urgency="urgent", complexity="complex", category="after_sales")
-    login(client, make_user("leader", ("team_leader",)))
-    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    leader = client.application.test_client()
+    login(leader, make_user("leader", ("team_leader",)))
+    page = leader.get(f"/cases/{case_id}").get_data(as_text=True)
     form = page.split('id="classify-urgency"', 1)[1].split("</select>", 1)[0]
     assert re.search(r'<option selected value="urgent">', form), form
     assert not re.search(r'<option selected value="normal">', form)
