@@ -375,6 +375,9 @@ class QA(Section):
     evaluator_daily_cap: int = Field(default=20, ge=1, le=1000)
     dispute_window_days: int = Field(default=7, ge=0, le=90)
     max_disputes: int = Field(default=1, ge=0, le=10)
+    # Who re-scores a dispute when no other evaluator may (all scored it, or none is active): the
+    # QA lead's username. Empty: such a dispute is refused rather than left without a re-scorer.
+    lead_username: str = Field(default="", max_length=64)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
 
 

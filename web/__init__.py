@@ -14,7 +14,7 @@ from callcenter.db import Database
 from callcenter.events import LocalBus, publisher_for
 from callcenter.settings import Settings
 from callcenter.voice.twilio.main import build_voice, enabled
-from web import admin, auth, calls, campaigns, cases, console, health, qa, twilio
+from web import admin, auth, calls, campaigns, cases, console, health, nav, qa, twilio
 from web.context import WebContext, install
 from web.errors import install_error_pages
 from web.i18n import init_i18n
@@ -55,6 +55,7 @@ def create_app(
     init_i18n(app, settings)
     # The login guard runs before the CSRF check: an anonymous POST is sent to the login page.
     auth.init_auth(app)
+    nav.install(app)
     CSRFProtect(app)
     _mount_twilio(app, context, clock)
     app.register_blueprint(calls.bp)

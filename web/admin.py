@@ -7,7 +7,6 @@ audit log; their refusals come back as ``AdminError`` and are shown under the fi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import SelectChoice
 
+from callcenter.models import Queue
 from callcenter.services import admin, staffing
 from callcenter.services.admin import AccountFields, Actor, AdminError
 from callcenter.services.staffing import AgentFields, QueueFields
@@ -37,9 +37,12 @@ from web.admin_forms import (
 from web.auth import roles_required
 from web.context import reading, web_context
 from web.i18n import current_locale
+from web.labels import AUDIT_ACTIONS, AUDIT_OBJECTS, audit_details, label
+from web.paging import mapped, paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN = "admin"
+AUDIT_PAGE_SIZE = 100
 AUDITED = ("admin.", "auth.")  # what the audit page lists: admin changes and sign-in lockouts
 
 
@@ -247,21 +250,28 @@ def departments() -> ResponseReturnValue:
 def audit() -> ResponseReturnValue:
     zone = web_context().settings.zone
     with reading() as session:
+        found = paginate(session, admin.audit_query(AUDITED), size=AUDIT_PAGE_SIZE)
         rows = [
             {
                 "at": row.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                 "who": row.username,
                 "address": row.remote_addr,
-                "action": row.action,
-                "object": f"{row.object_type} {row.object_id}",
-                "data": json.dumps(row.data, ensure_ascii=False, sort_keys=True),
+                "action": label(AUDIT_ACTIONS, row.action),
+                "code": row.action,
+                "object": f"{label(AUDIT_OBJECTS, row.object_type)} {row.object_id}",
+                "data": audit_details(row.data),
             }
-            for row in admin.recent_audit(session, prefixes=AUDITED, limit=200)
+            for row in found.items
         ]
-    return render_template("admin/audit.html", rows=rows, section="audit")
+    return render_template("admin/audit.html", rows=rows, page=mapped(found, rows), section="audit")
 
 
 # --- agents and queues ------------------------------------------------------------------------------
+
+
+def _queue_title(queue: Queue) -> str:
+    title = queue.title_zh if current_locale() == "zh" else queue.title_en
+    return title or queue.name
 
 
 def _agent_choices(form: AgentForm, agent_id: int | None) -> None:
@@ -308,7 +318,7 @@ def agents() -> ResponseReturnValue:
                 "twilio_identity": agent.twilio_identity or "",
                 "skill": str(SKILL_LABELS.get(agent.skill_level, agent.skill_level)),
                 "team": agent.team,
-                "queues": ", ".join(queue.name for queue in agent.queues),
+                "queues": ", ".join(_queue_title(queue) for queue in agent.queues),
                 "account": agent.user.username if agent.user is not None else "",
                 "active": agent.active,
             }

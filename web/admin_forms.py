@@ -14,24 +14,11 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from callcenter.models.agent import SKILL_LEVELS
 from callcenter.models.user import ROLES
 from callcenter.services.admin import AdminError
+from web import labels
 
-ROLE_LABELS: Mapping[str, LazyString] = {
-    "admin": _l("Administrator"),
-    "agent_consultation": _l("Consultation agent"),
-    "agent_complaint": _l("Complaint agent"),
-    "callback_specialist": _l("Callback specialist"),
-    "team_leader": _l("Team leader"),
-    "qa": _l("Quality assurance"),
-    "supervisor": _l("Supervisor"),
-    "complaint_head": _l("Complaint department head"),
-    "manager": _l("Customer-service manager"),
-    "department_handler": _l("Department handler"),
-}
-SKILL_LABELS: Mapping[str, LazyString] = {
-    "junior": _l("Junior"),
-    "mid": _l("Intermediate"),
-    "senior": _l("Senior"),
-}
+# One table per code, in web/labels.py (the audit page and the role names use the same).
+ROLE_LABELS: Mapping[str, LazyString] = labels.ROLES
+SKILL_LABELS: Mapping[str, LazyString] = labels.SKILL_LEVELS
 LOCALE_CHOICES = [
     SelectChoice("", _l("Organisation default")),
     SelectChoice("zh", "中文"),

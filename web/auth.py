@@ -24,7 +24,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -46,16 +45,15 @@ from callcenter.models.user import ROLES
 from callcenter.services import login_throttle, users
 from web.context import reading, web_context
 from web.i18n import LANG_SESSION_KEY
+from web.nav import REQUIRED_ROLES, can_open, desk_endpoint
 
 log = logging.getLogger(__name__)
 
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
 # Open to every signed-in user, whatever the roles: the rest carries ``roles_required``.
 SIGNED_IN_ENDPOINTS = frozenset({"auth.logout", "calls.home"})
-# Where "/" and a sign-in without ``next`` lead: the first of these the user's roles may see.
-HOME_PAGES = ("calls.index", "admin.users")
+# Where a sign-in without ``next`` leads: the user's desk (web/nav.py:DESKS), else "/" (a welcome page).
 HOME_ENDPOINT = "calls.home"
-REQUIRED_ROLES = "required_roles"  # the attribute roles_required sets on a view
 # Session keys: sign-in time and last request (POSIX seconds, from the app's clock).
 SIGNED_IN_AT = "signed_in_at"
 SEEN_AT = "seen_at"
@@ -114,36 +112,10 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
-def required_roles(view: Callable[..., object] | None) -> frozenset[str] | None:
-    """The roles ``roles_required`` gave ``view``, or None for a view without it."""
-    roles = getattr(view, REQUIRED_ROLES, None)
-    return roles if isinstance(roles, frozenset) else None
-
-
-def home_endpoint() -> str | None:
-    """The first of ``HOME_PAGES`` the signed-in user may open, or None if their roles open none."""
-    for endpoint in HOME_PAGES:
-        view = current_app.view_functions.get(endpoint)
-        roles = required_roles(view)
-        if view is not None and roles is not None and current_user.has_role(*roles):
-            return endpoint
-    return None
-
-
-def can_open(endpoint: str) -> bool:
-    """Whether the signed-in user's roles open ``endpoint`` (templates hide links that would 403)."""
-    view = current_app.view_functions.get(endpoint)
-    if view is None or not current_user.is_authenticated:
-        return False
-    roles = required_roles(view)
-    return roles is None or bool(current_user.has_role(*roles))
-
-
 def next_or_home(target: str | None) -> str:
     if target is not None and is_safe_next(target):
         return target
-    endpoint = home_endpoint()
-    return url_for(endpoint or HOME_ENDPOINT)
+    return url_for(desk_endpoint() or HOME_ENDPOINT)
 
 
 def login_redirect() -> Response:

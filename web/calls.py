@@ -18,10 +18,11 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from callcenter.services import call_search, calls
 from web import labels
-from web.auth import home_endpoint, roles_required
+from web.auth import roles_required
 from web.context import reading, web_context
 from web.i18n import current_locale
 from web.limits import parse_id
+from web.nav import desk_endpoint
 from web.number_rules import handled_by_viewer, may_search_partial_numbers, read_number_search
 from web.presenters import FULL_NUMBER_ROLES, Display, call_detail, call_row
 
@@ -123,8 +124,8 @@ def display_for_viewer(*, detail: bool, handling: bool = False) -> Display:
 
 @bp.get("/")
 def home() -> ResponseReturnValue:
-    """The first page the user's roles open; a plain welcome page when they open none yet."""
-    endpoint = home_endpoint()
+    """The user's desk (``web/nav.py:DESKS``); a plain welcome page when their roles open no page."""
+    endpoint = desk_endpoint()
     if endpoint is not None:
         return redirect(url_for(endpoint))
     return render_template("home.html")
@@ -142,10 +143,12 @@ def index() -> ResponseReturnValue:
     found = call_filter(form) if form.validate() else None
     display = display_for_viewer(detail=False)
     rows = []
+    total = 0
     if found is not None:
         with reading() as session:
             matches = call_search.search_calls(session, found, limit=PAGE_SIZE + 1, before_id=before)
             rows = [call_row(call, display) for call in matches[:PAGE_SIZE]]
+            total = call_search.count_calls(session, found)
         more = len(matches) > PAGE_SIZE
     else:
         more = False
@@ -159,6 +162,7 @@ def index() -> ResponseReturnValue:
         searching=found is not None and not found.empty,
         older_url=older,
         newest_url=newest,
+        total=total,
         partial_numbers=may_search_partial_numbers(),
     )
 

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from callcenter.models import User
+from callcenter.models import Case, User
 from callcenter.services import cases
 from callcenter.services.cases import CaseError, CaseForbidden
 from web import case_forms, case_labels
@@ -99,8 +99,39 @@ FORMS: dict[str, Callable[[], Any]] = {
 }
 
 
-def action_forms(allowed: frozenset[str]) -> dict[str, Any]:
-    return {name: factory() for name, factory in FORMS.items() if name in allowed}
+def action_forms(allowed: frozenset[str], case: Case | None = None) -> dict[str, Any]:
+    """The forms of the ``allowed`` actions; on the case's page (``case`` given) each edit form opens
+    with the case's current values, so saving it unchanged changes nothing."""
+    forms = {name: factory() for name, factory in FORMS.items() if name in allowed}
+    if case is not None:
+        for name, form in forms.items():
+            current = _current_values(name, case)
+            for field_name, value in current.items():
+                if value is not None and value != "":
+                    getattr(form, field_name).data = value
+        if "redispatch" in forms:  # to another department: the case's own is no choice
+            field = forms["redispatch"].department
+            field.choices = [choice for choice in field.choices if choice.value != case.department]
+    return forms
+
+
+def _current_values(action: str, case: Case) -> dict[str, Any]:
+    """What each edit form shows before the user changes anything."""
+    zone = web_context().settings.zone
+    promised = case.promised_reply_at
+    values: dict[str, dict[str, Any]] = {
+        "classify": {"category": case.category, "complexity": case.complexity, "urgency": case.urgency},
+        "assign": {"department": case.department},
+        "submit_solution": {"solution": case.solution, "remedy": case.remedy},
+        "follow_up": {"follow_up": case.follow_up, "follow_up_date": case.follow_up_date},
+        "extend": {"new_due": case.resolution_due_at.astimezone(zone).date()},
+        "promise": {
+            "at": promised.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+            if promised
+            else None
+        },
+    }
+    return values.get(action, {})
 
 
 def _act(case_id: int, operation: Callable[[Session, User], object], done: str) -> ResponseReturnValue:

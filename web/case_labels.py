@@ -79,3 +79,34 @@ CALLBACK_OUTCOMES: Mapping[str, LazyString] = {
     "resolved_confirmed": _l("Customer confirms it is resolved"),
     "not_resolved": _l("Customer says it is not resolved"),
 }
+YES = _l("yes")
+NO = _l("no")
+# The fields a case event's data holds (the history's details).
+EVENT_FIELDS: Mapping[str, LazyString] = {
+    "channel": _l("Channel"),
+    "category": _l("Category"),
+    "complexity": _l("Complexity"),
+    "urgency": _l("Urgency"),
+    "department": _l("Department"),
+    "from_department": _l("From department"),
+    "to_department": _l("To department"),
+    "count": _l("Times re-dispatched"),
+    "remedy": _l("Remedy"),
+    "approved_by": _l("Approved by"),
+    "rejected_by": _l("Rejected by"),
+    "approver": _l("Approved by"),
+    "passed": _l("Passed"),
+    "outcome": _l("Outcome"),
+    "satisfaction": _l("Satisfaction"),
+    "from": _l("From"),
+    "to": _l("To"),
+    "old_due": _l("Old due date"),
+    "new_due": _l("New due date"),
+    "follow_up": _l("Follow-up"),
+    "date": _l("Date"),
+    "at": _l("Time"),
+    "late": _l("Late"),
+    "call_id": _l("Call"),
+    "repeat_of": _l("Repeat of"),
+    "filename": _l("File"),
+}

@@ -12,7 +12,7 @@ from datetime import datetime
 from callcenter.models import Case, CaseEvent, Notice, User
 from callcenter.phone import mask
 from callcenter.services import cases
-from web import case_labels
+from web import case_labels, labels
 from web.labels import label
 from web.presenters import FULL_NUMBER_ROLES, Display, duration, file_size, local_time, recording_row
 from web.presenters import RecordingRow as CallRecordingRow
@@ -157,24 +157,65 @@ def _change(event: CaseEvent) -> str:
     return f"{label(case_labels.STATUSES, event.from_status)} → {target}" if event.from_status else target
 
 
-def _details(event: CaseEvent, display: Display) -> str:
+# The fields of a case event's data, by their display names (web/case_labels.py: EVENT_FIELDS).
+_CODED = {
+    "channel": case_labels.CHANNELS,
+    "complexity": case_labels.COMPLEXITIES,
+    "urgency": case_labels.URGENCIES,
+    "remedy": case_labels.REMEDIES,
+    "outcome": case_labels.CALLBACK_OUTCOMES,
+    "follow_up": case_labels.FOLLOW_UPS,
+    "from": case_labels.ESCALATION_LEVELS,
+    "to": case_labels.ESCALATION_LEVELS,
+}
+_DEPARTMENTS = ("department", "from_department", "to_department")
+_TIMES = ("old_due", "new_due", "at")
+_HIDDEN = ("sha256",)
+
+
+@dataclass(frozen=True)
+class Titles:
+    """What event details need to name codes: the categories and departments of the settings."""
+
+    policy: cases.CasePolicy
+    departments: dict[str, tuple[str, str]]
+
+
+def _value(key: str, value: object, display: Display, titles: Titles | None) -> str:
+    if isinstance(value, bool):
+        return str(case_labels.YES if value else case_labels.NO)
+    text = str(value)
+    if key in _CODED:
+        return label(_CODED[key], text)
+    if key in _TIMES and isinstance(value, str) and "T" in value:
+        return local_time(datetime.fromisoformat(value), display.zone)
+    if titles is not None and key in _DEPARTMENTS:
+        return department_title(text, titles.departments, display.locale)
+    if titles is not None and key == "category":
+        return category_title(text, titles.policy, display.locale)
+    return text
+
+
+def _details(event: CaseEvent, display: Display, titles: Titles | None = None) -> str:
     parts = []
     for key, value in sorted((event.data or {}).items()):
-        text = str(value)
-        if isinstance(value, str) and key.endswith("due") and "T" in value:
-            text = local_time(datetime.fromisoformat(value), display.zone)
-        parts.append(f"{key}={text}")
-    return ", ".join(parts)
+        if key in _HIDDEN or value is None or value == "":
+            continue
+        name = label(case_labels.EVENT_FIELDS, key)
+        parts.append(f"{name}: {_value(key, value, display, titles)}")
+    return "; ".join(parts)
 
 
-def event_row(event: CaseEvent, users: dict[int, str], display: Display) -> EventRow:
+def event_row(
+    event: CaseEvent, users: dict[int, str], display: Display, titles: Titles | None = None
+) -> EventRow:
     return EventRow(
         at=local_time(event.at, display.zone),
         kind=label(case_labels.EVENT_KINDS, event.kind),
         change=_change(event),
         user=users.get(event.user_id, "") if event.user_id is not None else "",
         reason=event.reason,
-        details=_details(event, display),
+        details=_details(event, display, titles),
     )
 
 
@@ -212,7 +253,7 @@ def case_detail(
         and case.promised_reply_at < now
         and case.status not in ("customer_replied", "callback_done", "closed"),
         closed=local_time(case.closed_at, zone),
-        events=[event_row(event, users, display) for event in case.history],
+        events=[event_row(event, users, display, Titles(policy, departments)) for event in case.history],
         calls=[
             CallLink(
                 id=call.id,
@@ -236,16 +277,21 @@ class NoticeRow:
     case_id: int | None
     number: str
     kind: str
+    text: str
+    sample_id: int | None
     due: str
     created: str
 
 
 def notice_row(notice: Notice, display: Display) -> NoticeRow:
+    sample_id = notice.data.get("sample_id")
     return NoticeRow(
         id=notice.id,
         case_id=notice.case_id,
         number=str(notice.data.get("number", "")),
         kind=notice.kind,
+        text=labels.label(labels.NOTICE_KINDS, notice.kind),
+        sample_id=sample_id if isinstance(sample_id, int) else None,
         due=local_time(notice.due_at, display.zone),
         created=local_time(notice.created_at, display.zone),
     )

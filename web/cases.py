@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, abort, flash, redirect, render_template, req
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from callcenter.exceptions import NotFound
@@ -42,8 +42,10 @@ from web.context import reading, web_context
 from web.i18n import current_locale
 from web.limits import parse_id
 from web.number_rules import read_number_search, sees_call_numbers
+from web.paging import mapped, paginate
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
+PAGE_SIZE = 50
 
 
 def install(app: Flask, clock: Callable[[], datetime]) -> None:
@@ -90,15 +92,17 @@ def index() -> ResponseReturnValue:
         form.fill_choices(queues, [(str(a.id), a.name) for a in case_search.agents(session)])
         wanted = _filter(form) if form.validate() else case_search.CaseFilter()
         user = viewer(session)
-        found = (
-            case_search.search_cases(session, wanted, viewer=user, zone=settings.zone)
-            if wanted is not None
-            else []
-        )
-        rows = [case_row(case, shown, policy(), department_names()) for case in found]
+        query = case_search.listing(wanted or case_search.CaseFilter(), viewer=user, zone=settings.zone)
+        if wanted is None:  # a refused search lists nothing
+            query = query.where(false())
+        found = paginate(session, query, size=PAGE_SIZE)
+        names = department_names()
+        page = mapped(found, [case_row(case, shown, policy(), names) for case in found.items])
         unread = len(cases.unread_notices(session, user.id))
     may_create = current_user.has_role(*cases.CREATE_ROLES)
-    return render_template("cases/index.html", form=form, rows=rows, unread=unread, may_create=may_create)
+    return render_template(
+        "cases/index.html", form=form, rows=page.items, page=page, unread=unread, may_create=may_create
+    )
 
 
 # --- a new case ------------------------------------------------------------------------------------
@@ -198,7 +202,7 @@ def detail(case_id: int) -> ResponseReturnValue:
         allowed = cases.allowed_actions(user, case)
         shown = display(reveal=reveals_numbers(user, case))
         view = case_detail(case, shown, policy(), department_names(), user_names(session), now())
-        forms = action_forms(allowed)
+        forms = action_forms(allowed, case)
     return render_template("cases/detail.html", case=view, forms=forms, allowed=allowed)
 
 

@@ -61,9 +61,11 @@ class CallerCard:
 class TimelineRow:
     at: str
     source: str
-    kind: str
+    kind: str  # the display name
+    code: str  # the raw kind, for support (a title attribute)
     node: str
-    data: str
+    data: str  # the known fields in words
+    raw: str  # every field as stored, for support (a title attribute)
 
 
 @dataclass(frozen=True)
@@ -187,13 +189,43 @@ def _data_text(data: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value_text(value)}" for key, value in sorted(data.items()))
 
 
-def timeline_row(event: CallEvent, zone: ZoneInfo) -> TimelineRow:
+def _event_value(key: str, value: Any, queues: Mapping[str, str]) -> str:
+    if key == "queue":
+        return queues.get(str(value), str(value))
+    if key == "branch":
+        return labels.label(labels.BRANCHES, str(value))
+    if key == "outcome":
+        return labels.label(labels.IVR_INPUTS, str(value))
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    return str(value)
+
+
+def event_details(data: Mapping[str, Any], queues: Mapping[str, str] | None = None) -> str:
+    """An event's fields that mean something to staff, by their display names; codes translated
+    (``queues``: queue name → title)."""
+    queues = queues or {}
+    parts = [
+        f"{labels.EVENT_DATA[key]} {_event_value(key, data[key], queues)}"
+        for key in labels.EVENT_DATA
+        if data.get(key) not in (None, "")
+    ]
+    outcome = data.get("outcome")
+    if isinstance(outcome, str) and outcome:
+        parts.append(_event_value("outcome", outcome, queues))
+    return " · ".join(parts)
+
+
+def timeline_row(event: CallEvent, zone: ZoneInfo, queues: Mapping[str, str] | None = None) -> TimelineRow:
+    data = event.data or {}
     return TimelineRow(
         at=local_time(event.at, zone),
-        source=event.source,
-        kind=event.kind,
+        source=labels.label(labels.EVENT_SOURCES, event.source),
+        kind=labels.label(labels.EVENT_KINDS, event.kind),
+        code=event.kind,
         node=event.node or "",
-        data=_data_text(event.data or {}),
+        data=event_details(data, queues),
+        raw=_data_text(data),
     )
 
 
@@ -219,6 +251,7 @@ def caller_card(caller: Caller | None) -> CallerCard | None:
 
 
 def call_detail(call: Call, display: Display) -> CallDetail:
+    queues = {call.queue.name: queue_title(call, display)} if call.queue is not None else {}
     return CallDetail(
         id=call.id,
         channel=call.channel,
@@ -245,6 +278,6 @@ def call_detail(call: Call, display: Display) -> CallDetail:
             missed_ring_line(event, display.zone) for event in call.events if event.kind == "agent.missed"
         ],
         caller=caller_card(call.caller),
-        timeline=[timeline_row(event, display.zone) for event in call.events],
+        timeline=[timeline_row(event, display.zone, queues) for event in call.events],
         recordings=[recording_row(recording, display.zone) for recording in call.recordings],
     )

@@ -31,11 +31,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy.orm import Session
 
+from callcenter.exceptions import NotFound
 from callcenter.models import QASample, QAScorecard, Recording
-from callcenter.services import qa_reports, qa_reviews, qa_scorecards
+from callcenter.services import cases, qa_reports, qa_reviews, qa_scorecards
 from callcenter.services.qa_reviews import LISTENING_SKEW, Listening, ReviewError, Viewer
 from callcenter.services.qa_scorecards import ScorecardError
 from web import qa_views
@@ -52,6 +54,8 @@ LEADERS = ("supervisor", "team_leader", "manager", "admin")
 EDITORS = ("supervisor", "admin")
 AGENT_ROLES = ("agent_consultation", "agent_complaint", "callback_specialist")
 AUDIT_ROLES = ("supervisor", "manager", "admin")
+PAGE_SIZE = 50
+AUDIT_PAGE_SIZE = 100
 # Who may hear recordings (REQUIREMENTS B16): QA, team leaders, supervisors, managers and the handling
 # agent; which recording each may hear is qa_reviews.can_play. Not admin (docs/qa.md).
 PLAY_ROLES = (
@@ -69,6 +73,42 @@ FORMULA = _l(
     "section % = points given ÷ points possible (N/A items left out); total = Σ (weight × section %) ÷"
     " Σ weight of the sections with an applicable item; a failed critical item makes the total 0"
 )
+
+
+# The services' refusals (English, for logs and tests) in the page's language.
+REVIEW_ERRORS = {
+    "a dispute is open; wait for the re-score": _l("a dispute is open; wait for the re-score"),
+    "acknowledged already": _l("acknowledged already"),
+    "calibration scores are not answered": _l("calibration scores are not answered"),
+    "choose evaluators from the QA staff": _l("choose evaluators from the QA staff"),
+    "no disputes left for this evaluation": _l("no disputes left for this evaluation"),
+    "no such sample": _l("no such sample"),
+    "say why you dispute the score": _l("say why you dispute the score"),
+    "the dispute window has closed": _l("the dispute window has closed"),
+    "this assignment is scored already; a change is a re-score": _l(
+        "this assignment is scored already; a change is a re-score"
+    ),
+    "this evaluation has been re-scored; answer the new one": _l(
+        "this evaluation has been re-scored; answer the new one"
+    ),
+    "this evaluation is not about your calls": _l("this evaluation is not about your calls"),
+    "this sample has a score already": _l("this sample has a score already"),
+    "this sample is not assigned to you": _l("this sample is not assigned to you"),
+    "unknown scorecard": _l("unknown scorecard"),
+    qa_reviews.NO_RESCORER: _l(
+        "no evaluator may re-score this call and no QA lead is configured; ask your team leader"
+    ),
+}
+
+
+class NoticeForm(FlaskForm):  # type: ignore[misc]
+    """Marking a notice read: the CSRF token only."""
+
+
+def review_error(exc: Exception) -> str:
+    text = str(exc)
+    known = REVIEW_ERRORS.get(text)
+    return str(known) if known is not None else text
 
 
 def install(app: Flask, clock: Callable[[], datetime]) -> None:
@@ -103,9 +143,29 @@ def _display() -> Display:
 def index() -> ResponseReturnValue:
     display = _display()
     with reading() as session:
-        queue = qa_views.my_queue(session, current_user.id, display)
-        samples = qa_views.recent_samples(session, display) if current_user.has_role(*LEADERS) else []
-    return render_template("qa/index.html", queue=queue, samples=samples)
+        queue = qa_views.my_queue(session, current_user.id, display, size=PAGE_SIZE)
+        notices = qa_views.my_notices(session, current_user.id, display)
+        samples = (
+            qa_views.recent_samples(session, display, size=PAGE_SIZE)
+            if current_user.has_role(*LEADERS)
+            else None
+        )
+    return render_template(
+        "qa/index.html", queue=queue, samples=samples, notices=notices, notice_form=NoticeForm()
+    )
+
+
+@bp.post("/notices/<int:notice_id>/read")
+@roles_required(*QA_ROLES)
+def notice_read(notice_id: int) -> ResponseReturnValue:
+    if not NoticeForm().validate():
+        abort(400)
+    try:
+        with web_context().db.transaction() as session:
+            cases.mark_notice_read(session, notice_id, user_id=current_user.id, now=_now())
+    except NotFound:
+        abort(404)
+    return redirect(url_for("qa.index"))
 
 
 def _sample_for_viewer(session: Session, sample_id: int) -> QASample:
@@ -143,7 +203,7 @@ def _answers(form: dict[str, str], template: qa_scorecards.Template) -> dict[str
 
 
 @bp.post("/assignments/<int:assignment_id>/evaluate")
-@roles_required("qa")
+@roles_required(*qa_reviews.LEAD_ROLES)  # only the assignee scores (qa_reviews.open_assignment)
 def evaluate(assignment_id: int) -> ResponseReturnValue:
     db = web_context().db
     form = request.form.to_dict()
@@ -167,7 +227,7 @@ def evaluate(assignment_id: int) -> ResponseReturnValue:
             )
             sample_id, total = evaluation.sample_id, evaluation.total
     except (ReviewError, ScorecardError, ValueError) as exc:
-        flash(_("Not saved: %(reason)s", reason=str(exc)), "error")
+        flash(_("Not saved: %(reason)s", reason=review_error(exc)), "error")
         return redirect(request.referrer or url_for("qa.index"))
     flash(_("Evaluation saved: %(total).2f points.", total=total), "info")
     return redirect(url_for("qa.sample", sample_id=sample_id))
@@ -182,7 +242,7 @@ def calibrate(sample_id: int) -> ResponseReturnValue:
         with web_context().db.transaction() as session:
             qa_reviews.calibrate(session, sample_id, user_ids, now=_now(), zone=settings.zone)
     except ReviewError as exc:
-        flash(_("Not saved: %(reason)s", reason=str(exc)), "error")
+        flash(_("Not saved: %(reason)s", reason=review_error(exc)), "error")
     else:
         flash(_("Calibration assigned to %(count)d evaluators.", count=len(user_ids)), "info")
     return redirect(url_for("qa.sample", sample_id=sample_id))
@@ -319,7 +379,7 @@ def acknowledge(evaluation_id: int) -> ResponseReturnValue:
         with web_context().db.transaction() as session:
             qa_reviews.acknowledge(session, evaluation_id, _viewer(), now=_now())
     except ReviewError as exc:
-        flash(_("Not saved: %(reason)s", reason=str(exc)), "error")
+        flash(_("Not saved: %(reason)s", reason=review_error(exc)), "error")
     else:
         flash(_("Acknowledged."), "info")
     return redirect(url_for("qa.mine"))
@@ -331,7 +391,7 @@ def dispute(evaluation_id: int) -> ResponseReturnValue:
     settings = web_context().settings
     try:
         with web_context().db.transaction() as session:
-            qa_reviews.dispute(
+            sent = qa_reviews.dispute(
                 session,
                 evaluation_id,
                 _viewer(),
@@ -340,11 +400,21 @@ def dispute(evaluation_id: int) -> ResponseReturnValue:
                 zone=settings.zone,
                 window=timedelta(days=settings.qa.dispute_window_days),
                 max_disputes=settings.qa.max_disputes,
+                lead=settings.qa.lead_username,
             )
+            who = qa_reviews.user_names(session, {sent.rescorer_id}).get(sent.rescorer_id, "")
     except ReviewError as exc:
-        flash(_("Not saved: %(reason)s", reason=str(exc)), "error")
+        flash(_("Not sent: %(reason)s", reason=review_error(exc)), "error")
     else:
-        flash(_("Dispute sent; another evaluator will re-score the call."), "info")
+        if sent.to_lead:
+            message = _(
+                "Dispute sent. No other evaluator may re-score this call, so it went to the QA lead,"
+                " %(name)s, who will re-score it.",
+                name=who,
+            )
+        else:
+            message = _("Dispute sent; %(name)s, another evaluator, will re-score the call.", name=who)
+        flash(message, "info")
     return redirect(url_for("qa.mine"))
 
 
@@ -382,7 +452,7 @@ def edit_scorecard(name: str) -> ResponseReturnValue:
                 )
                 version = saved.version
         except (json.JSONDecodeError, ScorecardError) as exc:
-            flash(_("Not saved: %(reason)s", reason=str(exc)), "error")
+            flash(_("Not saved: %(reason)s", reason=review_error(exc)), "error")
         else:
             flash(_("Saved as version %(version)d.", version=version), "info")
             return redirect(url_for("qa.scorecards"))
@@ -420,5 +490,5 @@ def report() -> ResponseReturnValue:
 @roles_required(*AUDIT_ROLES)
 def audit() -> ResponseReturnValue:
     with reading() as session:
-        rows = qa_views.audit_rows(session, _display())
-    return render_template("qa/audit.html", rows=rows)
+        page = qa_views.audit_rows(session, _display(), size=AUDIT_PAGE_SIZE)
+    return render_template("qa/audit.html", rows=page.items, page=page)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from callcenter.models import (
     AuditLog,
     Case,
+    Notice,
     QAAssignment,
     QAEvaluation,
     QASample,
@@ -25,7 +26,11 @@ from callcenter.models import (
 from callcenter.services import qa_reviews, qa_scorecards
 from callcenter.services.qa_assignment import qa_staff
 from callcenter.services.qa_scorecards import Template
+from web import labels
+from web.paging import Page, mapped, paginate
 from web.presenters import Display, call_detail, local_time
+
+QA_NOTICE_KINDS = ("qa_rescore", "qa_dispute_lead")
 
 
 @dataclass(frozen=True)
@@ -126,18 +131,47 @@ def _queue_row(assignment: QAAssignment, display: Display) -> QueueRow:
     )
 
 
-def my_queue(session: Session, user_id: int, display: Display) -> list[QueueRow]:
-    assignments = session.execute(
+def my_queue(session: Session, user_id: int, display: Display, *, size: int) -> Page[QueueRow]:
+    """The user's assignments, open ones first, newest first (a page of them, with the total)."""
+    query = (
         select(QAAssignment)
         .where(QAAssignment.user_id == user_id)
         .order_by(QAAssignment.done_at.is_not(None), QAAssignment.id.desc())
-        .limit(200)
+    )
+    found = paginate(session, query, size=size)
+    return mapped(found, [_queue_row(a, display) for a in found.items])
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    id: int
+    text: str
+    sample_id: int | None
+    created: str
+
+
+def my_notices(session: Session, user_id: int, display: Display) -> list[NoticeRow]:
+    """The user's unread QA notices (a dispute to re-score), newest first."""
+    found = session.execute(
+        select(Notice)
+        .where(Notice.user_id == user_id, Notice.read_at.is_(None), Notice.kind.in_(QA_NOTICE_KINDS))
+        .order_by(Notice.created_at.desc(), Notice.id.desc())
     ).scalars()
-    return [_queue_row(a, display) for a in assignments]
+    return [
+        NoticeRow(
+            n.id,
+            labels.label(labels.NOTICE_KINDS, n.kind),
+            n.data.get("sample_id") if isinstance(n.data.get("sample_id"), int) else None,
+            local_time(n.created_at, display.zone),
+        )
+        for n in found
+    ]
 
 
-def recent_samples(session: Session, display: Display, limit: int = 100) -> list[SampleRow]:
-    samples = session.execute(select(QASample).order_by(QASample.id.desc()).limit(limit)).scalars().all()
+def recent_samples(session: Session, display: Display, *, size: int) -> Page[SampleRow]:
+    """Every sample, newest first (a page, under ``?samples=``)."""
+    found = paginate(session, select(QASample).order_by(QASample.id.desc()), size=size, arg="samples")
+    samples = found.items
     names = qa_reviews.user_names(session, {a.user_id for s in samples for a in s.assignments})
     rows = []
     for sample in samples:
@@ -153,7 +187,7 @@ def recent_samples(session: Session, display: Display, limit: int = 100) -> list
                 score=f"{current.total:.2f}" if current is not None else "",
             )
         )
-    return rows
+    return mapped(found, rows)
 
 
 def linked_cases(session: Session, call_id: int) -> list[CaseRow]:
@@ -313,19 +347,28 @@ class AuditRow:
     remote_addr: str
 
 
-def audit_rows(session: Session, display: Display, limit: int = 200) -> list[AuditRow]:
-    rows = session.execute(
+def audit_rows(session: Session, display: Display, *, size: int) -> Page[AuditRow]:
+    """Listenings and downloads, newest first (a page, with the total)."""
+    query = (
         select(AuditLog)
         .where(AuditLog.action.in_(("recording.play", "recording.download")))
         .order_by(AuditLog.at.desc(), AuditLog.id.desc())
-        .limit(limit)
-    ).scalars()
-    return [
-        AuditRow(
-            local_time(r.at, display.zone), r.username, r.action, r.object_type, r.object_id, r.remote_addr
-        )
-        for r in rows
-    ]
+    )
+    found = paginate(session, query, size=size)
+    return mapped(
+        found,
+        [
+            AuditRow(
+                local_time(r.at, display.zone),
+                r.username,
+                r.action,
+                r.object_type,
+                r.object_id,
+                r.remote_addr,
+            )
+            for r in found.items
+        ],
+    )
 
 
 def scorecard_versions(session: Session) -> list[QAScorecard]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.db.base import Base, UTCDateTime
 
-NOTICE_KINDS = ("promise_due_soon", "major_case")
+NOTICE_KINDS = ("promise_due_soon", "major_case", "qa_rescore", "qa_dispute_lead")
 
 
 class Notice(Base):

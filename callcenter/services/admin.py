@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.exceptions import CallcenterError
@@ -89,17 +89,20 @@ def audit(
     return row
 
 
+def audit_query(prefixes: tuple[str, ...] = ("admin.",)) -> Select[tuple[AuditLog]]:
+    """Audit rows whose action starts with one of ``prefixes``, newest first (the id breaks ties)."""
+    return (
+        select(AuditLog)
+        .where(or_(*(AuditLog.action.startswith(prefix, autoescape=True) for prefix in prefixes)))
+        .order_by(AuditLog.at.desc(), AuditLog.id.desc())
+    )
+
+
 def recent_audit(
     session: Session, *, prefixes: tuple[str, ...] = ("admin.",), limit: int = 100
 ) -> list[AuditLog]:
     """The newest audit rows whose action starts with one of ``prefixes``."""
-    query = (
-        select(AuditLog)
-        .where(or_(*(AuditLog.action.startswith(prefix, autoescape=True) for prefix in prefixes)))
-        .order_by(AuditLog.at.desc(), AuditLog.id.desc())
-        .limit(limit)
-    )
-    return list(session.execute(query).scalars())
+    return list(session.execute(audit_query(prefixes).limit(limit)).scalars())
 
 
 def list_accounts(session: Session) -> list[User]:

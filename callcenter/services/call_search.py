@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import Agent, Call, Caller, Queue
@@ -150,6 +150,12 @@ def search_calls(
     if before_id is not None:
         query = _after_anchor(session, query, before_id)
     return list(session.execute(query.limit(limit)).scalars())
+
+
+def count_calls(session: Session, found: CallFilter) -> int:
+    """How many calls match ``found`` (the total shown above the log's pages)."""
+    query = select(func.count()).select_from(Call).where(*conditions(session, found))
+    return int(session.execute(query).scalar_one())
 
 
 @dataclass(frozen=True)

@@ -108,16 +108,20 @@ def search_query(wanted: CaseFilter, *, viewer: User, zone: ZoneInfo) -> Select[
     return query
 
 
-def search_cases(
-    session: Session, wanted: CaseFilter, *, viewer: User, zone: ZoneInfo, limit: int = MAX_ROWS
-) -> list[Case]:
-    """Cases matching ``wanted`` that ``viewer`` may see, newest first."""
-    query = (
+def listing(wanted: CaseFilter, *, viewer: User, zone: ZoneInfo) -> Select[tuple[Case]]:
+    """The list's query: newest first, the id last so that pages are stable."""
+    return (
         search_query(wanted, viewer=viewer, zone=zone)
         .options(selectinload(Case.agent))
         .order_by(Case.registered_at.desc(), Case.id.desc())
-        .limit(limit)
     )
+
+
+def search_cases(
+    session: Session, wanted: CaseFilter, *, viewer: User, zone: ZoneInfo, limit: int = MAX_ROWS
+) -> list[Case]:
+    """Cases matching ``wanted`` that ``viewer`` may see, newest first (the first ``limit``)."""
+    query = listing(wanted, viewer=viewer, zone=zone).limit(limit)
     return list(session.execute(query).scalars())
 
 

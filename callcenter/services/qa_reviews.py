@@ -21,6 +21,7 @@ from callcenter.exceptions import CallcenterError
 from callcenter.models import (
     Agent,
     AuditLog,
+    Notice,
     QAAssignment,
     QAEvaluation,
     QAResponse,
@@ -41,8 +42,20 @@ LISTENING_SKEW = timedelta(minutes=1)
 SCORED_PURPOSES = ("review", "rescore")
 
 
+# Who may take a dispute as the QA lead: those the scoring page lets score an assignment.
+LEAD_ROLES = ("qa", "supervisor", "team_leader", "manager")
+NO_RESCORER = "no evaluator may re-score this call and no QA lead is configured; ask your team leader"
+
+
 class ReviewError(CallcenterError):
     """A QA action refused by the rules (the message says which)."""
+
+
+@dataclass(frozen=True)
+class Dispute:
+    response: QAResponse
+    rescorer_id: int  # the user who got the re-score
+    to_lead: bool  # no other evaluator could: it went to the QA lead
 
 
 @dataclass(frozen=True)
@@ -287,9 +300,12 @@ def dispute(
     zone: ZoneInfo,
     window: timedelta,
     max_disputes: int,
-) -> QAResponse:
+    lead: str = "",
+) -> Dispute:
     """Dispute within ``window`` of the score, at most ``max_disputes`` times per sample's
-    evaluation chain; a re-score goes to another evaluator (the least loaded one today)."""
+    evaluation chain. The re-score goes to another evaluator (the least loaded one today) or, when
+    none may, to the QA lead (username ``lead``); the one who gets it gets a notice. With neither the
+    dispute is refused (``NO_RESCORER``): an agent is never promised a re-score nobody will do."""
     evaluation = _own_evaluation(session, evaluation_id, viewer)
     if not reason.strip():
         raise ReviewError("say why you dispute the score")
@@ -299,6 +315,12 @@ def dispute(
         raise ReviewError("the dispute window has closed")
     if disputes_used(session, evaluation.sample_id) >= max_disputes:
         raise ReviewError("no disputes left for this evaluation")
+    rescorer = _rescorer(session, evaluation, now, zone)
+    to_lead = rescorer is None
+    if rescorer is None:
+        rescorer = _lead(session, evaluation, lead)
+    if rescorer is None:
+        raise ReviewError(NO_RESCORER)
     response = QAResponse(
         evaluation_id=evaluation.id,
         kind="dispute",
@@ -308,14 +330,41 @@ def dispute(
         at=now,
     )
     session.add(response)
-    rescorer = _rescorer(session, evaluation, now, zone)
-    if rescorer is not None:
-        assignment = assign(session, evaluation.sample_id, rescorer, purpose="rescore", now=now, zone=zone)
-        if assignment.done_at is not None:  # an earlier re-score by the same person: a fresh one
-            raise ReviewError("no other evaluator is left to re-score")
-        response.rescore_assignment_id = assignment.id
+    assignment = assign(session, evaluation.sample_id, rescorer, purpose="rescore", now=now, zone=zone)
+    response.rescore_assignment_id = assignment.id
     session.flush()
-    return response
+    session.add(
+        Notice(
+            key=f"qa:dispute:{response.id}",
+            user_id=rescorer,
+            kind="qa_dispute_lead" if to_lead else "qa_rescore",
+            data={"sample_id": evaluation.sample_id, "evaluation_id": evaluation.id},
+            created_at=now,
+        )
+    )
+    session.flush()
+    return Dispute(response, rescorer, to_lead)
+
+
+def _lead(session: Session, evaluation: QAEvaluation, username: str) -> int | None:
+    """The configured QA lead, if active, allowed to score and not the agent whose call it is."""
+    if not username.strip():
+        return None
+    user = session.execute(select(User).where(User.username == username.strip())).scalar_one_or_none()
+    if user is None or not user.active or not user.has_role(*LEAD_ROLES):
+        return None
+    agent = session.get(Agent, evaluation.sample.agent_id) if evaluation.sample.agent_id else None
+    if agent is not None and agent.user_id == user.id:
+        return None
+    done = session.execute(
+        select(QAAssignment.id).where(
+            QAAssignment.sample_id == evaluation.sample_id,
+            QAAssignment.user_id == user.id,
+            QAAssignment.purpose == "rescore",
+            QAAssignment.done_at.is_not(None),
+        )
+    ).first()
+    return None if done is not None else user.id  # a second re-score by the same lead: nobody is left
 
 
 def _rescorer(session: Session, evaluation: QAEvaluation, now: datetime, zone: ZoneInfo) -> int | None:

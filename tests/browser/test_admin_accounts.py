@@ -45,16 +45,17 @@ def test_admin_creates_a_qa_account_that_sees_only_the_call_log(
     expect(page.locator(".flash-info")).to_have_text("账号 qa01 已创建。")
     expect(page.locator("tr[data-username=qa01] .roles")).to_have_text("质检")
     page.click("text=审计日志")
-    expect(page.locator("table.audit tbody tr").first).to_contain_text("admin.user.create")
+    expect(page.locator("table.audit tbody tr").first).to_contain_text("账号已创建")
     sign_out(page)
 
     sign_in(page, live_server, "qa01", NEW_PASSWORD)
-    expect(page).to_have_url(f"{live_server}/calls")
+    expect(page).to_have_url(f"{live_server}/qa/")  # QA's desk: the review queue
     expect(page.locator("header .who")).to_have_text("质检一号")
     # The call log and the QA workspace, nothing else (no administration, no cases, no console).
     expect(page.locator("nav.mainnav a")).to_have_count(2)
     expect(page.locator("nav.mainnav a").nth(0)).to_have_attribute("href", "/calls")
     expect(page.locator("nav.mainnav a").nth(1)).to_have_attribute("href", "/qa/")
+    page.click("nav.mainnav >> text=通话记录")
     row = page.locator(f"tr[data-call-id='{call_id}']")
     expect(row.locator(".number")).to_have_text("138****8000")
     page.fill("#number", "1380013")  # part of a number: not for QA

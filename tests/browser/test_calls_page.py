@@ -43,7 +43,8 @@ def test_call_log_and_timeline(
     expect(page.locator("h1")).to_have_text(f"通话 {call_id}")
     timeline = page.locator("table.timeline tbody tr")
     expect(timeline).to_have_count(5)
-    expect(timeline.last).to_contain_text("ivr.route")
-    expect(timeline.last).to_contain_text("queue=complaint")
+    expect(timeline.last).to_contain_text("转入队列")  # ivr.route, by its display name
+    expect(timeline.last.locator("td").nth(2)).to_have_attribute("title", "ivr.route")
+    expect(timeline.last).to_contain_text("队列 complaint · 分支 投诉")
     assert page.evaluate("typeof window.pwned") == "undefined"
     assert browser_errors == []

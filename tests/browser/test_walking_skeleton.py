@@ -43,6 +43,8 @@ def test_simulated_call_appears_on_the_calls_page(
     page.fill("#username", "admin")
     page.fill("#password", "admin-password")
     page.click("button[type=submit]")
+    expect(page.locator("header .who")).to_be_visible()
+    page.click("nav.mainnav >> text=通话记录")
     expect(page).to_have_url(re.compile(r"/calls$"))
 
     row = page.locator(f"tr[data-call-id='{call_id}']")
@@ -53,8 +55,8 @@ def test_simulated_call_appears_on_the_calls_page(
 
     row.locator("a").click()
     timeline = page.locator("table.timeline tbody tr")
-    expect(timeline.filter(has_text="invalid")).to_have_count(1)  # the wrong key pressed first
-    expect(timeline.last).to_contain_text("queue=complaint")
+    expect(timeline.filter(has_text="无效按键")).to_have_count(1)  # the wrong key pressed first
+    expect(timeline.last).to_contain_text("转入队列")
     expect(page.locator("body")).to_contain_text("+8613800138000")  # an admin sees the full number
     page.goto(f"{live_server}/calls/asterisk/{result.linkedid}")  # CC_CALL_ID leads to the same page
     expect(page).to_have_url(re.compile(rf"/calls/{call_id}$"))

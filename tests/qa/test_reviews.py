@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.db import Database
-from callcenter.models import QAAssignment, QAEvaluation, QAResponse, QASample, User
+from callcenter.models import Notice, QAAssignment, QAEvaluation, QAResponse, QASample, User
 from callcenter.services import qa_reviews, qa_scorecards
 from callcenter.services.qa_assignment import assign_pending
 from callcenter.services.qa_default import DEFAULT_SCORECARD
@@ -89,8 +89,15 @@ def test_a_dispute_sends_the_call_to_another_evaluator_whose_score_is_a_new_vers
             window=WINDOW,
             max_disputes=1,
         )
-        rescore = s.get(QAAssignment, response.rescore_assignment_id)
+        assert (response.rescorer_id, response.to_lead) == (scene.qa2.id, False)
+        rescore = s.get(QAAssignment, response.response.rescore_assignment_id)
         assert rescore is not None and (rescore.user_id, rescore.purpose) == (scene.qa2.id, "rescore")
+        notice = s.execute(select(Notice)).scalar_one()  # the re-scorer hears of it
+        assert (notice.user_id, notice.kind, notice.data["sample_id"]) == (
+            scene.qa2.id,
+            "qa_rescore",
+            scene.sample_id,
+        )
     with db.transaction() as s, pytest.raises(ReviewError, match="dispute is open"):
         qa_reviews.acknowledge(s, first.id, agent, now=now)
     second = score(db, rescore.id, qa2, now + timedelta(days=3))
@@ -121,6 +128,59 @@ def test_a_dispute_sends_the_call_to_another_evaluator_whose_score_is_a_new_vers
         qa_reviews.acknowledge(s, second.id, agent, now=now + timedelta(days=4))
         with pytest.raises(ReviewError, match="acknowledged already"):
             qa_reviews.acknowledge(s, second.id, agent, now=now + timedelta(days=4))
+
+
+def _only_qa1_evaluates(db: Database, scene: Scene) -> None:
+    with db.transaction() as s:
+        other = s.get(User, scene.qa2.id)
+        assert other is not None
+        other.active = False
+
+
+def _dispute(db: Database, evaluation_id: int, scene: Scene, now: datetime, lead: str) -> qa_reviews.Dispute:
+    with db.transaction() as s:
+        return qa_reviews.dispute(
+            s,
+            evaluation_id,
+            viewer(scene.agent, "agent_complaint"),
+            reason="不同意",
+            now=now,
+            zone=ZONE,
+            window=WINDOW,
+            max_disputes=1,
+            lead=lead,
+        )
+
+
+def test_a_dispute_nobody_else_may_rescore_goes_to_the_qa_lead_with_a_notice(
+    db: Database, scene: Scene, now: datetime
+) -> None:
+    first = score(db, scene.assignment_id, viewer(scene.qa1, "qa"), now)
+    _only_qa1_evaluates(db, scene)  # qa1 scored it: no other evaluator is left
+    sent = _dispute(db, first.id, scene, now, lead="boss")
+    assert (sent.rescorer_id, sent.to_lead) == (scene.supervisor.id, True)
+    with db.read() as s:
+        rescore = s.get(QAAssignment, sent.response.rescore_assignment_id)
+        assert rescore is not None and (rescore.user_id, rescore.purpose) == (scene.supervisor.id, "rescore")
+        notice = s.execute(select(Notice)).scalar_one()
+        assert (notice.user_id, notice.kind) == (scene.supervisor.id, "qa_dispute_lead")
+    second = score(db, rescore.id, viewer(scene.supervisor, "supervisor"), now + timedelta(hours=1))
+    assert (second.version, second.supersedes_id) == (2, first.id)
+
+
+@pytest.mark.parametrize("lead", ["", "nobody", "zhangwei"])
+def test_a_dispute_without_rescorer_or_lead_is_refused_and_nothing_is_promised(
+    db: Database, scene: Scene, now: datetime, lead: str
+) -> None:
+    first = score(db, scene.assignment_id, viewer(scene.qa1, "qa"), now)
+    _only_qa1_evaluates(db, scene)
+    # No lead, an unknown one, or the agent whose call it is: refused, nothing written.
+    with pytest.raises(ReviewError, match="no QA lead"):
+        _dispute(db, first.id, scene, now, lead=lead)
+    with db.read() as s:
+        assert s.execute(select(QAResponse)).first() is None
+        assert s.execute(select(Notice)).first() is None
+        assert s.execute(select(QAAssignment).where(QAAssignment.purpose == "rescore")).first() is None
 
 
 def test_the_dispute_window_closes(db: Database, scene: Scene, now: datetime) -> None:

@@ -64,7 +64,7 @@ def test_five_failures_lock_the_account_even_for_the_right_password(
     assert LOCKED in refused.get_data(as_text=True)
     assert client.get("/calls").status_code == 302
     clock.advance(minutes=15)
-    assert login(client, account).headers["Location"] == "/calls"
+    assert login(client, account).headers["Location"] == "/console"
 
 
 def test_a_success_resets_the_count(client: FlaskClient, make_user: MakeUser) -> None:

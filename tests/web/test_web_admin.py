@@ -76,7 +76,7 @@ def test_create_an_account(admin_client: FlaskClient, db: Database) -> None:
     assert "投诉受理坐席, 回访专员" in page
     assert actions(db) == [("admin.user.create", "root")]
     new_client = admin_client.application.test_client()
-    assert login(new_client, Account(user.id, "wangfang", NEW_PASSWORD)).headers["Location"] == "/calls"
+    assert login(new_client, Account(user.id, "wangfang", NEW_PASSWORD)).headers["Location"] == "/console"
 
 
 @pytest.mark.parametrize(

@@ -36,11 +36,11 @@ def test_login_page_is_public(client: FlaskClient) -> None:
     assert 'name="csrf_token"' in response.get_data(as_text=True)
 
 
-def test_login_with_the_right_password_opens_the_call_log(client: FlaskClient, make_user: MakeUser) -> None:
-    account = make_user()
+def test_login_with_the_right_password_opens_the_users_desk(client: FlaskClient, make_user: MakeUser) -> None:
+    account = make_user()  # a consultation agent: the console
     response = login(client, account)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/calls"
+    assert response.headers["Location"] == "/console"
     assert signed_in(client)
 
 
@@ -99,11 +99,11 @@ def test_logout_is_a_post_with_csrf(client: FlaskClient, make_user: MakeUser) ->
     assert not signed_in(client)
 
 
-def test_logged_in_user_visiting_login_goes_to_the_call_log(client: FlaskClient, make_user: MakeUser) -> None:
+def test_logged_in_user_visiting_login_goes_to_their_desk(client: FlaskClient, make_user: MakeUser) -> None:
     login(client, make_user())
     response = client.get("/login")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/calls"
+    assert response.headers["Location"] == "/console"
 
 
 def test_deactivated_user_is_signed_out(client: FlaskClient, make_user: MakeUser, db: Database) -> None:
@@ -167,7 +167,7 @@ def test_login_returns_to_the_page_asked_for(client: FlaskClient, make_user: Mak
 def test_login_refuses_to_redirect_off_site(client: FlaskClient, make_user: MakeUser, target: str) -> None:
     response = login(client, make_user(), next_path=target)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/calls"
+    assert response.headers["Location"] == "/console"
 
 
 @pytest.mark.parametrize(

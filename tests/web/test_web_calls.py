@@ -32,10 +32,10 @@ def listed_ids(client: FlaskClient, path: str = "/calls") -> list[int]:
     return [int(found) for found in ROW_ID.findall(response.get_data(as_text=True))]
 
 
-def test_home_is_the_call_log(agent_client: FlaskClient) -> None:
+def test_home_is_the_agents_console(agent_client: FlaskClient) -> None:
     response = agent_client.get("/")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/calls"
+    assert response.headers["Location"] == "/console"
 
 
 def test_empty_call_log(agent_client: FlaskClient) -> None:
@@ -104,13 +104,15 @@ def test_call_page_shows_summary_and_timeline(agent_client: FlaskClient, db: Dat
     timeline = page.split("时间线", 1)[1]
     for expected in (
         "2026-11-23 10:00:06",
-        "ivr.node",
-        "ivr.input",
-        "ivr.route",
+        "进入语音导航节点",  # ivr.node
+        "来电者按键",  # ivr.input
+        "转入队列",  # ivr.route
+        'title="ivr.route"',  # the raw kind, for support
         "main_menu",
         "route_complaint",
-        "digits=2, outcome=option",
-        "branch=complaint, priority=0, queue=complaint",
+        "按键 2 · 菜单选择",
+        "队列 complaint · 分支 投诉",  # no queue of that name: shown as stored
+        'title="digits=2, outcome=option"',  # the data as stored, for support
     ):
         assert expected in timeline, expected
     assert timeline.index("welcome") < timeline.index("route_complaint")

@@ -330,3 +330,36 @@ def test_notices_are_read_by_their_owner(
     assert client.post(f"/cases/notices/{notice_id}/read", data={"csrf_token": mine}).status_code == 404
     assert boss.post(f"/cases/notices/{notice_id}/read", data={"csrf_token": token}).status_code == 302
     assert "data-notice-id" not in boss.get("/cases/notices").get_data(as_text=True)
+
+
+def test_the_classify_form_opens_with_the_cases_values(
+    client: FlaskClient, agent: Account, make_user: MakeUser
+) -> None:
+    """An urgent, complex case: saving the form unchanged must not downgrade it to 普通/ordinary."""
+    login(client, agent)
+    case_id = create_case(client, urgency="urgent", complexity="complex", category="after_sales")
+    leader = client.application.test_client()
+    login(leader, make_user("leader", ("team_leader",)))
+    page = leader.get(f"/cases/{case_id}").get_data(as_text=True)
+    form = page.split('id="classify-urgency"', 1)[1].split("</select>", 1)[0]
+    assert re.search(r'<option selected value="urgent">', form), form
+    assert not re.search(r'<option selected value="normal">', form)
+    complexity = page.split('id="classify-complexity"', 1)[1].split("</select>", 1)[0]
+    assert re.search(r'<option selected value="complex">', complexity)
+    category = page.split('id="classify-category"', 1)[1].split("</select>", 1)[0]
+    assert re.search(r'<option selected value="after_sales">', category)
+
+
+def test_the_case_list_pages_with_its_total_in_a_stable_order(
+    client: FlaskClient, agent: Account, db: Database, now: datetime
+) -> None:
+    login(client, agent)
+    created = [create_case(client, title=f"工单{n}") for n in range(53)]  # same registration time
+    first = client.get("/cases").get_data(as_text=True)
+    assert "共 53 条" in first and "第 1 / 2 页" in first
+    second = client.get("/cases?page=2").get_data(as_text=True)
+    ids = [int(found) for found in re.findall(r'data-case-id="(\d+)"', first + second)]
+    assert ids == sorted(created, reverse=True)  # newest first, the id breaking the tie; none twice
+    assert 'href="/cases?page=2"' in first and 'rel="prev"' in second
+    filtered = client.get("/cases?q=工单5").get_data(as_text=True)  # 工单5, 工单50…52
+    assert "共 4 条" in filtered and "page=2" not in filtered
