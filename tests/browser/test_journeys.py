@@ -117,8 +117,9 @@ class Desks:
     errors: list[str] = field(default_factory=list)
     contexts: list[tuple[str, BrowserContext, Page]] = field(default_factory=list)
 
-    def sign_in(self, username: str) -> Page:
-        """A new browser (own cookies) for ``username``, signed in on the login page."""
+    def sign_in(self, username: str, next_path: str = "") -> Page:
+        """A new browser (own cookies) for ``username``, signed in on the login page (then on their
+        desk, or on ``next_path``)."""
         context = self.browser.new_context(locale="zh-CN", viewport=VIEWPORT)
         page = context.new_page()
 
@@ -132,7 +133,7 @@ class Desks:
         page.on("console", on_console)
         page.on("pageerror", on_page_error)
         self.contexts.append((username, context, page))
-        page.goto(f"{self.url}/login")
+        page.goto(f"{self.url}/login" + (f"?next={next_path}" if next_path else ""))
         page.fill("#username", username)
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
@@ -708,8 +709,11 @@ def test_an_agent_with_no_console_open_enters_wrap_up_on_the_calls_events(desks:
     account = make_account(db, utc_now(), "lina", ("agent_consultation",))
     agent_id = make_agent(db, utc_now(), user_id=account.id, name="李娜", extension=EXTENSION)
 
-    # The agent signs in (available) but opens no console tab.
-    desk = desks.sign_in("lina")
+    # The agent signs in (available) but opens no console tab (an agent's desk is the console: the
+    # sign-in goes to the call log instead).
+    desk = desks.sign_in("lina", next_path="/calls")
+    expect(desk).to_have_url(re.compile(r"/calls$"))
+    assert desks.console.hub.streams == 0
     assert presence_of(db, agent_id) == ("available", None)
 
     result = desks.call(lambda: start, CallScript(inputs=["1"], caller_name="赵六"))
