@@ -399,10 +399,13 @@ def report(campaign_id: int) -> ResponseReturnValue:
     dissatisfied = [
         (task_id, mask(number, region), suggestion) for task_id, number, suggestion in summary.dissatisfied
     ]
+    names = {**labels.CALLBACK_STATUSES, **labels.ATTEMPT_RESULTS, **labels.SCRIPT_OUTCOMES}
+    results = [(code, label(names, code), n) for code, n in summary.results.most_common()]
     return render_template(
         "campaigns/report.html",
         campaign=row,
         summary=summary,
+        results=results,
         dissatisfied=dissatisfied,
         long_call_minutes=settings.dialler.long_call_minutes,
     )

@@ -252,6 +252,11 @@ ATTEMPT_RESULTS: Mapping[str, LazyString] = {
     "intent": _l("About to dial"),
     "sent": _l("Dialled, waiting for the outcome"),
 }
+# What a callback's script found (callback_results: the customer answered, or someone else did).
+SCRIPT_OUTCOMES: Mapping[str, LazyString] = {
+    "reached": _l("Reached"),
+    "not_the_customer": _l("Not the customer"),
+}
 CAMPAIGN_MODES: Mapping[str, LazyString] = {
     "preview": _l("Preview (the agent clicks to dial)"),
     "progressive": _l("Progressive (the dialler calls)"),
