@@ -25,7 +25,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import Select, case, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.cli import utc_now
@@ -49,8 +49,13 @@ from callcenter.models.case import CASE_TYPES
 from callcenter.models.user import ROLES
 from callcenter.phone import mask
 from callcenter.services import callback_results, callback_tasks, campaigns, cases
+from callcenter.services.shifts import OPEN_TASK_STATUSES
+from web import case_labels, labels
 from web.auth import roles_required
 from web.context import reading, web_context
+from web.labels import label
+from web.paging import mapped, paginate
+from web.presenters import FULL_NUMBER_ROLES
 
 bp = Blueprint("campaigns", __name__)
 
@@ -60,6 +65,9 @@ AUDIT_ROLES = ("supervisor", "team_leader", "manager", "admin")
 # The callback screen: any signed-in user reaches the view; callback_tasks.can_open decides per task
 # (its owner, team leaders, supervisors; an unowned task: the roles of [dialler] callback_roles).
 SIGNED_IN = ROLES
+# The callback worklist: the default callback role and the leaders (a role added to [dialler]
+# callback_roles opens the tasks from their links, not this list: the navigation needs fixed roles).
+WORKLIST_ROLES = ("callback_specialist", *callback_tasks.LEADER_ROLES)
 SCRIPT_STEPS = (
     ("打招呼", "Greeting", "客户您好,请问是您本人吗?"),
     ("确认问题", "Confirm the problem", "您反映的问题是什么,能具体描述一下吗?"),
@@ -67,7 +75,12 @@ SCRIPT_STEPS = (
     ("建议和反馈", "Feedback", "我们的服务是否令您满意?有什么需要改进的地方吗?"),
     ("结束语", "Closing", "感谢客户对我们的支持,如果有任何其他问题,欢迎随时联系我们。"),
 )
-MEMBER_PAGE = 200
+CAMPAIGN_PAGE = 50
+MEMBER_PAGE = 100
+WORKLIST_PAGE = 50
+AUDIT_PAGE = 100
+DNC_PAGE = 100
+WORKLIST_STATUSES = {"open": OPEN_TASK_STATUSES}  # anything else: "done" (finished one way or another)
 NO_CHANNEL = _l(
     "No outbound line is configured (Twilio or Asterisk): the system dials nothing. "
     "Call the customer from another phone and record why."
@@ -133,6 +146,18 @@ class CampaignRow:
     finished: int
     percent: int
 
+    @property
+    def kind_name(self) -> str:
+        return label(labels.CALLBACK_KINDS, self.kind)
+
+    @property
+    def mode_name(self) -> str:
+        return label(labels.CAMPAIGN_MODES, self.mode)
+
+    @property
+    def status_name(self) -> str:
+        return label(labels.CAMPAIGN_STATUSES, self.status)
+
 
 def _row(session: Any, campaign: Campaign) -> CampaignRow:
     progress = campaigns.progress(session, campaign.id)
@@ -152,8 +177,8 @@ def _row(session: Any, campaign: Campaign) -> CampaignRow:
 @roles_required(*VIEW_ROLES)
 def index() -> ResponseReturnValue:
     with reading() as session:
-        found = session.execute(select(Campaign).order_by(Campaign.id.desc()).limit(200)).scalars()
-        rows = [_row(session, campaign) for campaign in found]
+        page = paginate(session, select(Campaign).order_by(Campaign.id.desc()), size=CAMPAIGN_PAGE)
+        rows = mapped(page, [_row(session, campaign) for campaign in page.items])
     return render_template("campaigns/index.html", rows=rows, can_manage=current_user.has_role(*MANAGE_ROLES))
 
 
@@ -179,14 +204,14 @@ def progress_json(campaign_id: int) -> ResponseReturnValue:
 def new() -> ResponseReturnValue:
     with reading() as session:
         agents = callback_tasks.entitled_agents(session, _owner_roles())
-        choices = [(agent.id, agent.name, agent.skill_level) for agent in agents]
+        choices = [(agent.id, agent.name, label(labels.SKILL_LEVELS, agent.skill_level)) for agent in agents]
     return render_template(
         "campaigns/new.html",
         agents=choices,
-        kinds=CALLBACK_KINDS,
-        modes=CAMPAIGN_MODES,
-        tiers=TIERS,
-        case_types=CASE_TYPES,
+        kinds=[(kind, label(labels.CALLBACK_KINDS, kind)) for kind in CALLBACK_KINDS],
+        modes=[(mode, label(labels.CAMPAIGN_MODES, mode)) for mode in CAMPAIGN_MODES],
+        tiers=[(tier, label(labels.TIERS, tier)) for tier in TIERS],
+        case_types=[(code, label(case_labels.CASE_TYPES, code)) for code in CASE_TYPES],
         errors=[],
         zone=web_context().settings.organisation.timezone,
     )
@@ -278,6 +303,32 @@ class MemberRow:
     last_result: str
 
 
+def _members_query(campaign_id: int, mine_only: bool) -> Select[tuple[CallbackTask]]:
+    query = (
+        select(CallbackTask)
+        .join(CampaignMember, CampaignMember.task_id == CallbackTask.id)
+        .where(CampaignMember.campaign_id == campaign_id)
+        .order_by(CallbackTask.id)
+    )
+    if mine_only:
+        mine = select(Agent.id).where(Agent.user_id == int(current_user.get_id()))
+        query = query.where(CampaignMember.agent_id.in_(mine))
+    return query
+
+
+def _names(session: Session, tasks: list[CallbackTask]) -> tuple[dict[int, str], dict[int, str]]:
+    """The owners' names (by task) and the customers' names (by caller) of a page of tasks."""
+    task_ids = [task.id for task in tasks]
+    caller_ids = {task.caller_id for task in tasks if task.caller_id is not None}
+    owned = session.execute(
+        select(CampaignMember.task_id, Agent.name)
+        .join(Agent, Agent.id == CampaignMember.agent_id)
+        .where(CampaignMember.task_id.in_(task_ids))
+    ).tuples()
+    named = session.execute(select(Caller.id, Caller.name).where(Caller.id.in_(caller_ids))).tuples()
+    return {task_id: name for task_id, name in owned}, {caller_id: name for caller_id, name in named}
+
+
 @bp.get("/campaigns/<int:campaign_id>")
 @roles_required(*VIEW_ROLES)
 def detail(campaign_id: int) -> ResponseReturnValue:
@@ -288,30 +339,25 @@ def detail(campaign_id: int) -> ResponseReturnValue:
         if campaign is None:
             abort(404)
         row = _row(session, campaign)
-        query = (
-            select(CallbackTask, CampaignMember, Agent.name, Caller.name)
-            .join(CampaignMember, CampaignMember.task_id == CallbackTask.id)
-            .outerjoin(Agent, Agent.id == CampaignMember.agent_id)
-            .outerjoin(Caller, Caller.id == CallbackTask.caller_id)
-            .where(CampaignMember.campaign_id == campaign_id)
-            .order_by(CallbackTask.id)
-            .limit(MEMBER_PAGE)
+        page = paginate(session, _members_query(campaign_id, mine_only), size=MEMBER_PAGE)
+        tasks = list(page.items)
+        owners, callers = _names(session, tasks)
+        members = mapped(
+            page,
+            [
+                MemberRow(
+                    task.id,
+                    callers.get(task.caller_id or 0) or task.note,
+                    mask(task.number_e164 or task.number_raw, region),
+                    owners.get(task.id, ""),
+                    label(labels.CALLBACK_STATUSES, task.status),
+                    task.attempts,
+                    _local(task.due_at),
+                    label(labels.ATTEMPT_RESULTS, str(task.data.get("last_result") or "")),
+                )
+                for task in tasks
+            ],
         )
-        if mine_only:
-            query = query.where(Agent.user_id == int(current_user.get_id()))
-        members = [
-            MemberRow(
-                task.id,
-                caller_name or task.note,
-                mask(task.number_e164 or task.number_raw, region),
-                agent_name or "",
-                task.status,
-                task.attempts,
-                _local(task.due_at),
-                str(task.data.get("last_result") or ""),
-            )
-            for task, _member, agent_name, caller_name in session.execute(query).tuples()
-        ]
         window = (
             f"{campaign.window_start:%H:%M}–{campaign.window_end:%H:%M}"
             if campaign.window_start and campaign.window_end
@@ -353,12 +399,107 @@ def report(campaign_id: int) -> ResponseReturnValue:
     dissatisfied = [
         (task_id, mask(number, region), suggestion) for task_id, number, suggestion in summary.dissatisfied
     ]
+    names = {**labels.CALLBACK_STATUSES, **labels.ATTEMPT_RESULTS, **labels.SCRIPT_OUTCOMES}
+    results = [(code, label(names, code), n) for code, n in summary.results.most_common()]
     return render_template(
         "campaigns/report.html",
         campaign=row,
         summary=summary,
+        results=results,
         dissatisfied=dissatisfied,
         long_call_minutes=settings.dialler.long_call_minutes,
+    )
+
+
+@dataclass(frozen=True)
+class WorkRow:
+    """One task of the callback worklist."""
+
+    id: int
+    kind: str
+    customer: str
+    number: str
+    due: str
+    overdue: bool
+    status: str
+    attempts: int
+    last_result: str
+    campaign_id: int | None
+    campaign: str
+
+
+def _worklist_query(user: User, status: str, kind: str) -> Select[tuple[CallbackTask]]:
+    """The tasks ``user`` may open (callback_tasks.can_open: all for the leaders; else their own
+    campaign tasks and those nobody owns), open ones first by due time."""
+    open_statuses = WORKLIST_STATUSES["open"]
+    query = select(CallbackTask).outerjoin(CampaignMember, CampaignMember.task_id == CallbackTask.id)
+    if not user.has_role(*callback_tasks.LEADER_ROLES):
+        mine = select(Agent.id).where(Agent.user_id == user.id)
+        query = query.where(or_(CampaignMember.agent_id.is_(None), CampaignMember.agent_id.in_(mine)))
+    if status == "open":
+        query = query.where(CallbackTask.status.in_(open_statuses))
+    elif status == "done":
+        query = query.where(CallbackTask.status.not_in(open_statuses))
+    if kind in CALLBACK_KINDS:
+        query = query.where(CallbackTask.kind == kind)
+    is_open = case((CallbackTask.status.in_(open_statuses), 0), else_=1)
+    return query.order_by(is_open, CallbackTask.due_at, CallbackTask.id)
+
+
+def _campaigns_of(session: Session, task_ids: list[int]) -> dict[int, tuple[int, str]]:
+    rows = session.execute(
+        select(CampaignMember.task_id, Campaign.id, Campaign.name)
+        .join(Campaign, Campaign.id == CampaignMember.campaign_id)
+        .where(CampaignMember.task_id.in_(task_ids))
+    ).tuples()
+    return {task_id: (campaign_id, name) for task_id, campaign_id, name in rows}
+
+
+@bp.get("/callbacks")
+@roles_required(*WORKLIST_ROLES)
+def callbacks() -> ResponseReturnValue:
+    """The callback specialist's worklist: every task the user may open, paged with the total."""
+    region, now = web_context().settings.organisation.phone_region, _now()
+    status = request.args.get("status", "")
+    status = status if status in ("open", "done") else ""
+    kind = request.args.get("kind", "")
+    kind = kind if kind in CALLBACK_KINDS else ""
+    reveal = current_user.has_role(*FULL_NUMBER_ROLES)
+    with reading() as session:
+        user = _user(session)
+        if user is None or not callback_tasks.may_work_callbacks(user, _owner_roles()):
+            abort(403)
+        page = paginate(session, _worklist_query(user, status, kind), size=WORKLIST_PAGE)
+        tasks = list(page.items)
+        _owners, callers = _names(session, tasks)
+        linked = _campaigns_of(session, [task.id for task in tasks])
+        rows = mapped(
+            page,
+            [
+                WorkRow(
+                    task.id,
+                    label(labels.CALLBACK_KINDS, task.kind),
+                    callers.get(task.caller_id or 0) or "",
+                    (task.number_e164 or task.number_raw)
+                    if reveal
+                    else mask(task.number_e164 or task.number_raw, region),
+                    _local(task.due_at),
+                    task.status in OPEN_TASK_STATUSES and task.due_at <= now,
+                    label(labels.CALLBACK_STATUSES, task.status),
+                    task.attempts,
+                    label(labels.ATTEMPT_RESULTS, str(task.data.get("last_result") or "")),
+                    linked[task.id][0] if task.id in linked else None,
+                    linked[task.id][1] if task.id in linked else "",
+                )
+                for task in tasks
+            ],
+        )
+    return render_template(
+        "campaigns/callbacks.html",
+        rows=rows,
+        status=status,
+        kind=kind,
+        kinds=[(code, label(labels.CALLBACK_KINDS, code)) for code in CALLBACK_KINDS],
     )
 
 
@@ -382,6 +523,10 @@ class TaskView:
     owner: str
     channel: str | None  # the outbound channel; None: nothing is ever dialled
 
+    @property
+    def status_name(self) -> str:
+        return label(labels.CALLBACK_STATUSES, self.status)
+
 
 @bp.get("/callbacks/<int:task_id>")
 @roles_required(*SIGNED_IN)
@@ -395,14 +540,18 @@ def callback_screen(task_id: int) -> ResponseReturnValue:
             select(CallbackAttempt).where(CallbackAttempt.task_id == task_id).order_by(CallbackAttempt.number)
         ).scalars()
         history = [
-            (_local(attempt.started_at), attempt.channel, attempt.result or attempt.state)
+            (
+                _local(attempt.started_at),
+                label(labels.OUTBOUND_CHANNELS, attempt.channel),
+                label(labels.ATTEMPT_RESULTS, attempt.result or attempt.state),
+            )
             for attempt in attempts
         ]
         answered = session.execute(select(CallbackResult.id).where(CallbackResult.task_id == task_id)).first()
         case_id = task.data.get("case_id")
         view = TaskView(
             task.id,
-            task.kind,
+            label(labels.CALLBACK_KINDS, task.kind),
             task.status,
             caller.name if caller is not None else task.note,
             task.number_e164 or task.number_raw,  # the handling context: the full number (G65)
@@ -540,23 +689,26 @@ class AuditRow:
 @bp.get("/campaigns/audit")
 @roles_required(*AUDIT_ROLES)
 def audit() -> ResponseReturnValue:
+    query = (
+        select(AuditLog)
+        .where(or_(AuditLog.action.startswith("dialler."), AuditLog.action.startswith("callback.")))
+        .order_by(AuditLog.id.desc())
+    )
     with reading() as session:
-        rows = session.execute(
-            select(AuditLog)
-            .where(or_(AuditLog.action.startswith("dialler."), AuditLog.action.startswith("callback.")))
-            .order_by(AuditLog.id.desc())
-            .limit(300)
-        ).scalars()
-        entries = [
-            AuditRow(
-                _local(row.at),
-                row.action,
-                row.object_id,
-                row.reason,
-                "; ".join(f"{key}={value}" for key, value in sorted(row.data.items())),
-            )
-            for row in rows
-        ]
+        page = paginate(session, query, size=AUDIT_PAGE)
+        entries = mapped(
+            page,
+            [
+                AuditRow(
+                    _local(row.at),
+                    row.action,
+                    row.object_id,
+                    row.reason,
+                    "; ".join(f"{key}={value}" for key, value in sorted(row.data.items())),
+                )
+                for row in page.items
+            ],
+        )
     return render_template("campaigns/audit.html", entries=entries)
 
 
@@ -565,8 +717,10 @@ def audit() -> ResponseReturnValue:
 def dnc() -> ResponseReturnValue:
     region = web_context().settings.organisation.phone_region
     with reading() as session:
-        rows = session.execute(select(DoNotCall).order_by(DoNotCall.id.desc()).limit(500)).scalars()
-        entries = [(mask(row.e164, region), row.reason, _local(row.added_at)) for row in rows]
+        page = paginate(session, select(DoNotCall).order_by(DoNotCall.id.desc()), size=DNC_PAGE)
+        entries = mapped(
+            page, [(mask(row.e164, region), row.reason, _local(row.added_at)) for row in page.items]
+        )
     return render_template("campaigns/dnc.html", entries=entries)
 
 

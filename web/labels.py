@@ -211,3 +211,72 @@ def audit_details(data: Mapping[str, Any] | None) -> str:
         else:
             parts.append(f"{label(AUDIT_FIELDS, key)}: {_value_text(value)}")
     return "; ".join(parts)
+
+
+# Callbacks and campaigns (the worklist, the callback screen, the campaign pages).
+CALLBACK_KINDS: Mapping[str, LazyString] = {
+    "pre_sale": _l("Pre-sale follow-up"),
+    "after_sale": _l("After-sale follow-up"),
+    "complaint": _l("Complaint callback"),
+    "new_order": _l("New order"),
+    "repair_order": _l("Repair order"),
+    "key_account": _l("Key account care"),
+    "relationship": _l("Relationship care"),
+    "win_back": _l("Win-back"),
+    "special_occasion": _l("Special occasion"),
+    "renewal_reminder": _l("Renewal reminder"),
+    "missed_call": _l("Missed call"),
+    "after_hours": _l("After-hours call"),
+    "promised_reply": _l("Promised reply"),
+    "queue_callback": _l("Queue callback"),
+    "survey": _l("Survey"),
+}
+CALLBACK_STATUSES: Mapping[str, LazyString] = {
+    "pending": _l("To do"),
+    "claimed": _l("Claimed by the dialler"),
+    "dialling": _l("Dialling"),
+    "done": _l("Done"),
+    "failed": _l("Failed"),
+    "unreachable": _l("Unreachable by phone"),
+    "cancelled": _l("Cancelled"),
+}
+# A dial attempt's result (``error``: our side, e.g. Asterisk refused the action) or its open state.
+ATTEMPT_RESULTS: Mapping[str, LazyString] = {
+    "reached": _l("Reached"),
+    "no_answer": _l("No answer"),
+    "busy": _l("Busy"),
+    "wrong_number": _l("Wrong number"),
+    "refused": _l("Refused"),
+    "error": _l("Dialling error"),
+    "not_placed": _l("Not placed"),
+    "intent": _l("About to dial"),
+    "sent": _l("Dialled, waiting for the outcome"),
+}
+# What a callback's script found (callback_results: the customer answered, or someone else did).
+SCRIPT_OUTCOMES: Mapping[str, LazyString] = {
+    "reached": _l("Reached"),
+    "not_the_customer": _l("Not the customer"),
+}
+CAMPAIGN_MODES: Mapping[str, LazyString] = {
+    "preview": _l("Preview (the agent clicks to dial)"),
+    "progressive": _l("Progressive (the dialler calls)"),
+    "survey": _l("Keypad survey"),
+}
+CAMPAIGN_STATUSES: Mapping[str, LazyString] = {
+    "draft": _l("Draft"),
+    "active": _l("Active"),
+    "paused": _l("Paused"),
+    "finished": _l("Finished"),
+}
+OUTBOUND_CHANNELS: Mapping[str, LazyString] = {"asterisk": _l("Asterisk"), "twilio": _l("Twilio")}
+# The default wrap-up categories ([console] wrapup_categories); a category added in the settings is
+# shown as configured.
+WRAPUP_CATEGORIES: Mapping[str, LazyString] = {
+    "consultation": _l("Consultation"),
+    "complaint": _l("Complaint"),
+    "suggestion": _l("Suggestion"),
+    "fault_report": _l("Fault report"),
+    "transferred": _l("Transferred"),
+    "wrong_number": _l("Wrong number"),
+    "other": _l("Other"),
+}

@@ -50,6 +50,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("console.shift", _l("Shift"), ("console.shift",)),
     NavItem("calls.index", _l("Calls")),
     NavItem("cases.index", _l("Cases")),
+    NavItem("campaigns.callbacks", _l("My callbacks"), ("campaigns.callbacks", "campaigns.callback_screen")),
     NavItem("campaigns.index", _l("Callbacks")),
     NavItem(
         "qa.index",

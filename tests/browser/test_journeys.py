@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, expect
@@ -117,9 +116,9 @@ class Desks:
     errors: list[str] = field(default_factory=list)
     contexts: list[tuple[str, BrowserContext, Page]] = field(default_factory=list)
 
-    def sign_in(self, username: str, next_path: str = "") -> Page:
-        """A new browser (own cookies) for ``username``, signed in on the login page (then on their
-        desk, or on ``next_path``)."""
+    def sign_in(self, username: str, next_page: str = "") -> Page:
+        """A new browser (own cookies) for ``username``, signed in on the login page; it lands on the
+        user's desk, or on ``next_page``."""
         context = self.browser.new_context(locale="zh-CN", viewport=VIEWPORT)
         page = context.new_page()
 
@@ -133,7 +132,7 @@ class Desks:
         page.on("console", on_console)
         page.on("pageerror", on_page_error)
         self.contexts.append((username, context, page))
-        page.goto(f"{self.url}/login" + (f"?next={next_path}" if next_path else ""))
+        page.goto(f"{self.url}/login" + (f"?next={next_page}" if next_page else ""))
         page.fill("#username", username)
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
@@ -369,12 +368,12 @@ def pops_of(db: Database, call_id: int) -> list[tuple[str, bool, bool]]:
         ]
 
 
-def tasks_of(db: Database, **where: Any) -> list[CallbackTask]:
+def task_of(db: Database, task_id: int) -> CallbackTask:
     with db.read() as session:
-        query = select(CallbackTask).filter_by(**where).order_by(CallbackTask.id)
-        found = list(session.execute(query).scalars())
+        task = session.get(CallbackTask, task_id)
+        assert task is not None
         session.expunge_all()
-        return found
+        return task
 
 
 def attempts_of(db: Database, task_id: int) -> list[tuple[str, str | None]]:
@@ -425,11 +424,28 @@ def expect_case_status(page: Page, status: str) -> None:
     expect(page.locator(".pagehead .tag.status")).to_have_attribute("data-status", status)
 
 
+def task_on_the_worklist(page: Page, desks: Desks, kind: str, number: str) -> int:
+    """The callback specialist's desk is the worklist: the one open task of ``kind`` (display name)
+    for ``number`` (masked) is on it, due; its id comes from the row."""
+    page.goto(f"{desks.url}/")
+    expect(page).to_have_url(f"{desks.url}/callbacks")
+    row = page.locator("table.worklist tr[data-task-id]", has_text=kind)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(number)
+    expect(row.locator("td.status")).to_have_text("待处理")
+    task_id = row.get_attribute("data-task-id")
+    assert task_id is not None
+    return int(task_id)
+
+
 def record_the_callback(page: Page, desks: Desks, task_id: int, *, problem: str, satisfaction: str) -> None:
-    """The callback specialist opens the task, sees the answered attempt and saves the script."""
-    page.goto(f"{desks.url}/callbacks/{task_id}")
+    """The callback specialist opens the task from the worklist, sees the answered attempt and saves
+    the script."""
+    page.goto(f"{desks.url}/callbacks")
+    page.locator(f"table.worklist tr[data-task-id='{task_id}'] a").first.click()
+    expect(page).to_have_url(f"{desks.url}/callbacks/{task_id}")
     expect(page.locator("ul.attempts li")).to_have_count(1)
-    expect(page.locator("ul.attempts li").first).to_contain_text("reached")
+    expect(page.locator("ul.attempts li").first).to_contain_text("已接通")
     script = page.locator("form.script-form")
     script.locator("input[name=identity][value=yes]").check()
     script.locator("textarea[name=problem]").fill(problem)
@@ -559,8 +575,10 @@ def test_a_complaint_call_crosses_every_desk_to_a_rescored_qa_sample(desks: Desk
     act_on_case(department, "audit_reply", decision="approve", note="答复内容合规")
     act_on_case(department, "send_reply", note="已致电客户致歉,改派资深维修人员上门。")
     expect_case_status(department, "customer_replied")
-    [task] = tasks_of(db, kind="complaint")
-    assert task.data.get("case_id") == case_id and task.status == "pending"
+    # The complaint callback reached the callback specialist's worklist.
+    specialist = desks.sign_in("callback")
+    task = task_of(db, task_on_the_worklist(specialist, desks, "投诉回访", "138****8000"))
+    assert task.kind == "complaint" and task.data.get("case_id") == case_id and task.status == "pending"
 
     # The scheduler's dialler, once the callback is due (in hours): the fake Asterisk answers.
     due = business_hours(settings).next_opening(task.due_at)
@@ -569,7 +587,6 @@ def test_a_complaint_call_crosses_every_desk_to_a_rescored_qa_sample(desks: Desk
     assert attempts_of(db, task.id) == [("asterisk", "reached")]
 
     # The callback specialist records the callback and closes the case.
-    specialist = desks.sign_in("callback")
     record_the_callback(specialist, desks, task.id, problem="维修人员态度差", satisfaction="4")
     assert case_status(db, case_id) == "callback_done"
     specialist.goto(f"{desks.url}/cases/{case_id}")
@@ -647,10 +664,11 @@ def test_an_after_hours_call_is_called_back_at_the_next_opening(desks: Desks, db
 
     result = desks.call(lambda: night, CallScript(inputs=["timeout"], caller_number="+8615000150000"))
     assert "callcenter/hotline/zh/closed" in result.prompts
-    [task] = tasks_of(db, kind="after_hours")
+    specialist = desks.sign_in("callback")
+    task = task_of(db, task_on_the_worklist(specialist, desks, "非服务时间来电", "150****0000"))
     opening = hours.next_opening(night)
     assert (task.status, task.number_e164, task.due_at) == ("pending", "+8615000150000", opening)
-    assert task.call_id == the_call(db, result.linkedid).id
+    assert task.kind == "after_hours" and task.call_id == the_call(db, result.linkedid).id
 
     # The dialler runs through the night: nothing is due before the opening.
     assert desks.dial_due_callbacks(night + timedelta(minutes=30)) == 0
@@ -662,7 +680,6 @@ def test_an_after_hours_call_is_called_back_at_the_next_opening(desks: Desks, db
     assert originate["ActionID"] == f"cb-{task.id}-1" and "CC_NUMBER=+8615000150000" in originate["Variable"]
     assert attempts_of(db, task.id) == [("asterisk", "reached")]
 
-    specialist = desks.sign_in("callback")
     record_the_callback(specialist, desks, task.id, problem="非服务时间来电,咨询保修", satisfaction="5")
     desks.shot(specialist, "b_after_hours")
     assert desks.errors == []
@@ -688,13 +705,18 @@ def test_a_queue_abandon_becomes_a_callback_that_reaches_the_caller(desks: Desks
     assert getattr(jobs.sweep_queue_abandons(desks.runtime(ended + timedelta(minutes=1))), "created", 0) == 0
     swept_at = ended + timedelta(minutes=5)
     assert getattr(jobs.sweep_queue_abandons(desks.runtime(swept_at)), "created", 0) == 1
-    [task] = tasks_of(db, kind="missed_call")
-    assert (task.call_id, task.queue_name, task.due_at) == (recorded.id, "consultation", swept_at)
+    specialist = desks.sign_in("callback")
+    task = task_of(db, task_on_the_worklist(specialist, desks, "未接来电", "139****9000"))
+    assert (task.kind, task.call_id, task.queue_name, task.due_at) == (
+        "missed_call",
+        recorded.id,
+        "consultation",
+        swept_at,
+    )
 
     assert desks.dial_due_callbacks(swept_at + timedelta(seconds=1)) == 1
     assert attempts_of(db, task.id) == [("asterisk", "reached")]
 
-    specialist = desks.sign_in("callback")
     record_the_callback(specialist, desks, task.id, problem="排队时挂断,咨询安装", satisfaction="5")
     desks.shot(specialist, "c_queue_abandon")
     assert desks.errors == []
@@ -709,10 +731,10 @@ def test_an_agent_with_no_console_open_enters_wrap_up_on_the_calls_events(desks:
     account = make_account(db, utc_now(), "lina", ("agent_consultation",))
     agent_id = make_agent(db, utc_now(), user_id=account.id, name="李娜", extension=EXTENSION)
 
-    # The agent signs in (available) but opens no console tab (an agent's desk is the console: the
-    # sign-in goes to the call log instead).
-    desk = desks.sign_in("lina", next_path="/calls")
-    expect(desk).to_have_url(re.compile(r"/calls$"))
+    # The agent signs in (available) but opens no console tab: the sign-in goes to the call log, not
+    # to the agent's desk (the console).
+    desk = desks.sign_in("lina", next_page="/calls")
+    expect(desk).to_have_url(f"{desks.url}/calls")
     assert desks.console.hub.streams == 0
     assert presence_of(db, agent_id) == ("available", None)
 
@@ -741,5 +763,22 @@ def test_an_agent_with_no_console_open_enters_wrap_up_on_the_calls_events(desks:
     missed = desk.locator(f"#missed-pop-list li[data-call-id='{call_id}']")
     expect(missed).to_have_count(2)
     expect(missed.first).to_contain_text("赵六")
+
+    # No card popped for the call: the agent wraps it up from the calls waiting for wrap-up.
+    waiting = desk.locator(f"#waiting li[data-call-id='{call_id}']")
+    expect(waiting).to_contain_text("赵六")
+    waiting.locator("select[name=category]").select_option("consultation")
+    waiting.locator("textarea[name=note]").fill("已解答安装问题")
     desks.shot(desk, "d_no_console")
+    waiting.locator("button[type=submit]").click()
+    expect(desk.locator(".flash-error")).to_have_count(0)
+    expect(desk.locator("#presence-status")).to_have_attribute("data-status", "available")
+    expect(desk.locator(f"#waiting li[data-call-id='{call_id}']")).to_have_count(0)
+    assert presence_of(db, agent_id) == ("available", None)
+    with db.read() as session:
+        wrapped = session.get(Call, call_id)
+        assert wrapped is not None and (wrapped.wrapup_category, wrapped.wrapup_note) == (
+            "consultation",
+            "已解答安装问题",
+        )
     assert desks.errors == []

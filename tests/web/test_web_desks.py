@@ -19,12 +19,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from callcenter.db import Database
-from callcenter.models import Call, Case, User
+from callcenter.models import Agent, Call, CallbackTask, Campaign, CampaignMember, Case, User
 from callcenter.models.callback import CALLBACK_STATUSES
 from callcenter.models.campaign import ATTEMPT_RESULTS, CAMPAIGN_STATUSES
 from callcenter.models.console import PRESENCE_STATUSES
 from callcenter.models.qa import ASSIGNMENT_PURPOSES, DISPUTE_STATUSES
-from callcenter.services import cases
+from callcenter.services import campaigns, cases
 from callcenter.services.demo import seed_demo
 from callcenter.settings import Settings
 from tests.web.factories import Account, login, make_call
@@ -34,10 +34,8 @@ from web.nav import DESKS, NAV
 ADMIN_PASSWORD = "demo-admin-2026"
 # Endpoints not rendered as pages: streams, files, JSON, and routes that only redirect.
 NOT_PAGES = frozenset({"console.events", "campaigns.progress_json", "calls.home", "auth.logout"})
-# Pages of other engineers that still show codes (docs/web.md, "Languages"); checked once they pass:
-# the console's wrap-up categories and results, the shift view's case types and statuses, the new
-# campaign form's case types, tiers, skill levels and callback kinds.
-KNOWN_TO_SHOW_CODES = frozenset({"console.index", "console.shift", "campaigns.new"})
+# Pages that still show codes (docs/web.md, "Languages"); checked once they pass. None left.
+KNOWN_TO_SHOW_CODES: frozenset[str] = frozenset()
 LABEL_TABLES: tuple[Mapping[str, object], ...] = (
     labels.BRANCHES,
     labels.DISPOSITIONS,
@@ -60,6 +58,13 @@ LABEL_TABLES: tuple[Mapping[str, object], ...] = (
     case_labels.ESCALATION_LEVELS,
     case_labels.EVENT_KINDS,
     case_labels.CALLBACK_OUTCOMES,
+    labels.CALLBACK_KINDS,
+    labels.CALLBACK_STATUSES,
+    labels.ATTEMPT_RESULTS,
+    labels.CAMPAIGN_MODES,
+    labels.CAMPAIGN_STATUSES,
+    labels.WRAPUP_CATEGORIES,
+    labels.SCRIPT_OUTCOMES,
 )
 OTHER_CODES = (
     *PRESENCE_STATUSES,
@@ -79,6 +84,7 @@ def internal_codes(settings: Settings) -> frozenset[str]:
     codes = {code for table in LABEL_TABLES for code in table}
     codes |= set(OTHER_CODES) | {shift.code for shift in settings.console.shifts}
     codes |= {category.code for category in settings.cases.categories}
+    codes |= set(settings.console.wrapup_categories)
     return frozenset(codes)
 
 
@@ -168,7 +174,40 @@ def demo(app: Flask, db: Database, now: datetime) -> dict[str, Account]:
                 cases.assign(
                     session, case.id, department="after_sales", departments=codes, user=lead, now=now
                 )
+    callback_work(db, now)
     return accounts
+
+
+def callback_work(db: Database, now: datetime) -> None:
+    """Owed callbacks (one overdue, one done with a result) and a campaign task of the demo's
+    callback specialist: the worklist, the shift view and the campaign pages show their codes' names."""
+    with db.transaction() as session:
+        owed = [
+            campaigns.schedule_callback(
+                session,
+                key=f"desk:{kind}",
+                kind=kind,
+                number="13800138000",
+                now=now - timedelta(hours=2),
+                region="CN",
+                ordinary_hours=1,
+                note="客户来电未接通",
+            )
+            for kind in ("missed_call", "promised_reply")
+        ]
+        owed[1].status, owed[1].data = "done", {"last_result": "reached"}
+        specialist = session.execute(select(Agent).join(User).where(User.username == "chenjing")).scalar_one()
+        campaign = Campaign(
+            name="VIP 回访", kind="key_account", mode="preview", status="active", timezone="Asia/Shanghai",
+            due_from=now, created_at=now, updated_at=now,
+        )  # fmt: skip
+        task = campaigns.schedule_callback(
+            session, key="desk:campaign", kind="key_account", number="13900139000", now=now,
+            region="CN", ordinary_hours=0,
+        )  # fmt: skip
+        session.add(campaign)
+        session.flush()
+        session.add(CampaignMember(task_id=task.id, campaign_id=campaign.id, agent_id=specialist.id))
 
 
 def page_paths(app: Flask, db: Database) -> Iterator[tuple[str, str]]:
@@ -176,6 +215,8 @@ def page_paths(app: Flask, db: Database) -> Iterator[tuple[str, str]]:
     with db.read() as session:
         call_id = session.execute(select(Call.id).order_by(Call.id)).scalars().first()
         case_ids = list(session.execute(select(Case.id).order_by(Case.id)).scalars())
+        task_ids = list(session.execute(select(CallbackTask.id).order_by(CallbackTask.id)).scalars())
+        campaign_ids = list(session.execute(select(Campaign.id).order_by(Campaign.id)).scalars())
     for rule in app.url_map.iter_rules():
         if "GET" not in (rule.methods or ()) or rule.endpoint in NOT_PAGES:
             continue
@@ -185,6 +226,12 @@ def page_paths(app: Flask, db: Database) -> Iterator[tuple[str, str]]:
             yield rule.endpoint, rule.rule
         elif rule.arguments == {"call_id"}:
             yield rule.endpoint, rule.rule.replace("<int:call_id>", str(call_id))
+        elif rule.arguments == {"task_id"}:
+            for task_id in task_ids:
+                yield rule.endpoint, rule.rule.replace("<int:task_id>", str(task_id))
+        elif rule.arguments == {"campaign_id"}:
+            for campaign_id in campaign_ids:
+                yield rule.endpoint, rule.rule.replace("<int:campaign_id>", str(campaign_id))
         elif rule.arguments == {"case_id"}:
             for case_id in case_ids:
                 yield rule.endpoint, rule.rule.replace("<int:case_id>", str(case_id))
@@ -228,7 +275,7 @@ def test_each_demo_login_lands_on_its_desk_and_every_link_it_sees_opens(
         "lina": "/console",
         "wangfang": "/console",
         "sunli": "/console/shift",
-        "chenjing": "/campaigns",
+        "chenjing": "/callbacks",
         "zhaomin": "/qa/",
         "liuqiang": "/cases",
         "zhoujie": "/cases",

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import ShiftHandover, User
+from callcenter.models import Agent, Call, ShiftHandover, User
 from callcenter.phone import mask
 from callcenter.services.popledger import MissedPop
 from callcenter.services.presence import ShiftWindow
 from callcenter.services.wrapup import UnloggedCall
+from web import case_labels, labels
 from web.context import web_context
 from web.i18n import current_locale
+from web.labels import label
 
 
 def _(text: str) -> str:
@@ -50,7 +54,66 @@ def handover_message(problem: str) -> str:
     return _("The handover was not saved.")
 
 
-def unlogged_row(row: UnloggedCall, *, reveal: bool) -> dict[str, Any]:
+def waiting_query(*, now: datetime, window_min: int, agent_id: int | None) -> Select[tuple[Call]]:
+    """Answered calls without a complete wrap-up that finished ``window_min`` minutes ago or earlier
+    (0: every call waiting for one, the one in progress included), oldest first; one agent's or all.
+
+    The same rule as ``wrapup.unlogged_calls``, as a query the pages can page."""
+    finished = func.coalesce(Call.ended_at, Call.answered_at)
+    query = (
+        select(Call)
+        .where(
+            Call.answered_at.is_not(None),
+            Call.agent_id.is_not(None),
+            or_(Call.wrapup_category.is_(None), Call.wrapup_note.is_(None), Call.wrapup_note == ""),
+            finished <= now - timedelta(minutes=window_min),
+        )
+        .order_by(finished, Call.id)
+    )
+    return query if agent_id is None else query.where(Call.agent_id == agent_id)
+
+
+def waiting_calls(session: Session, calls: Sequence[Call]) -> list[UnloggedCall]:
+    """A page of ``waiting_query`` as the service's rows (with the agents' names)."""
+    ids = {call.agent_id for call in calls if call.agent_id is not None}
+    rows = session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(ids))).tuples()
+    names = {agent_id: name for agent_id, name in rows}
+    return [
+        UnloggedCall(
+            call.id,
+            call.agent_id or 0,
+            names.get(call.agent_id or 0, ""),
+            call.from_e164,
+            call.caller_name,
+            call.queue_name or "",
+            call.answered_at or call.started_at,
+            call.ended_at,
+        )
+        for call in calls
+    ]
+
+
+def category_choices(codes: Sequence[str]) -> list[tuple[str, str]]:
+    """The wrap-up categories of the settings with their display names."""
+    return [(code, label(labels.WRAPUP_CATEGORIES, code)) for code in codes]
+
+
+def item_view(item: dict[str, Any]) -> dict[str, Any]:
+    """A shift item (case or callback task) with its type and status by their display names."""
+    if item.get("kind") == "callback":
+        kind, status = labels.CALLBACK_KINDS, labels.CALLBACK_STATUSES
+    else:
+        kind, status = case_labels.CASE_TYPES, case_labels.STATUSES
+    return {
+        **item,
+        "type": label(kind, item.get("type")),
+        "status": label(status, item.get("status")),
+    }
+
+
+def unlogged_row(
+    row: UnloggedCall, *, reveal: bool, now: datetime | None = None, window_min: int = 0
+) -> dict[str, Any]:
     settings = web_context().settings
     zone, region = settings.zone, settings.organisation.phone_region
     number = row.from_e164 or ""
@@ -62,6 +125,9 @@ def unlogged_row(row: UnloggedCall, *, reveal: bool) -> dict[str, Any]:
         "queue": row.queue,
         "answered": row.answered_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         "ended": row.ended_at.astimezone(zone).strftime("%H:%M") if row.ended_at else "",
+        "in_progress": row.ended_at is None,
+        # past the wrap-up window: the call counts as unlogged
+        "late": now is not None and (row.ended_at or row.answered_at) <= now - timedelta(minutes=window_min),
     }
 
 
@@ -119,7 +185,7 @@ def handover_view(handover: ShiftHandover) -> dict[str, Any]:
         "receiving": session_names.get(handover.receiving_id or 0, ""),
         "receiving_id": handover.receiving_id,
         "pending_count": handover.pending_count,
-        "items": handover.items,
+        "items": [item_view(item) for item in handover.items],
         "note": handover.note,
         "created": handover.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         "acknowledged": handover.acknowledged_at is not None,

@@ -33,17 +33,22 @@ from web.auth import roles_required
 from web.console import push_presence, runtime
 from web.console.hub import REPLAY_MAX_AGE_S, stream
 from web.console.present import (
+    category_choices,
     handover_message,
     handover_view,
+    item_view,
     missed_pop_row,
     people,
     status_label,
     unlogged_row,
+    waiting_calls,
+    waiting_query,
     window_view,
     wrapup_message,
 )
 from web.context import reading, web_context
 from web.i18n import current_locale
+from web.paging import mapped, paginate
 from web.presenters import FULL_NUMBER_ROLES
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,9 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 AGENT_ROLES = ("agent_consultation", "agent_complaint", "callback_specialist", "team_leader", "supervisor")
 LEAD_ROLES = ("team_leader", "supervisor")
 TRANSFER_ROLES = ("agent_consultation", "team_leader", "supervisor")
+WAITING_PAGE = 20  # the console's calls waiting for wrap-up
+UNLOGGED_PAGE = 50
+WAITING_ARG = "waiting"  # its page's query argument
 
 
 def _now() -> datetime:
@@ -102,15 +110,23 @@ def index() -> ResponseReturnValue:
         with web_context().db.transaction() as session:  # pops nobody took are marked (and logged) now
             popledger.sweep_missed(session, now=now, agent_id=agent.id)
             missed = popledger.missed_pops(session, agent.id, now=now)
+    window_min = settings.console.wrapup_window_min
     with reading() as session:
         state = presence.current(session, agent.id) if agent else None
-        mine = (
-            wrapup.unlogged_calls(
-                session, now=now, window_min=settings.console.wrapup_window_min, agent_id=agent.id
+        # The agent's calls waiting for wrap-up (those past the window are unlogged), each with its
+        # form: an agent who had no console open during the call wraps up here.
+        waiting = None
+        if agent is not None:
+            page = paginate(
+                session,
+                waiting_query(now=now, window_min=0, agent_id=agent.id),
+                size=WAITING_PAGE,
+                arg=WAITING_ARG,
             )
-            if agent
-            else []
-        )
+            rows = waiting_calls(session, list(page.items))
+            waiting = mapped(
+                page, [unlogged_row(row, reveal=True, now=now, window_min=window_min) for row in rows]
+            )
         handover = shifts.latest_handover(session, before=now)
         latest = (
             handover_view(handover)
@@ -125,9 +141,10 @@ def index() -> ResponseReturnValue:
         late=bool(state and state.late),
         shift_name=_shift_name(state.shift_code if state else None, locale),
         choosable=CHOOSABLE,
-        categories=settings.console.wrapup_categories,
+        categories=category_choices(settings.console.wrapup_categories),
         departments=[(d.code, d.name_zh if locale == "zh" else d.name_en) for d in settings.departments],
-        unlogged=[unlogged_row(row, reveal=True) for row in mine],
+        waiting=waiting,
+        window=window_min,
         missed_pops=[missed_pop_row(pop) for pop in missed],
         handover=latest,
         script=screenpop.opening_script(settings, agent.name if agent else current_user.display_name),
@@ -378,20 +395,24 @@ def unlogged() -> ResponseReturnValue:
     settings, agent, lead = web_context().settings, _agent(), _is_lead()
     if not lead and agent is None:
         abort(404)
-    with reading() as session:
-        rows = wrapup.unlogged_calls(
-            session,
-            now=_now(),
-            window_min=settings.console.wrapup_window_min,
-            agent_id=None if lead else agent.id if agent else None,
-        )
+    query = waiting_query(
+        now=_now(),
+        window_min=settings.console.wrapup_window_min,
+        agent_id=None if lead else agent.id if agent else None,
+    )
     reveal = current_user.has_role(*FULL_NUMBER_ROLES)
+    with reading() as session:
+        page = paginate(session, query, size=UNLOGGED_PAGE)
+        rows = waiting_calls(session, list(page.items))
     return render_template(
         "console/unlogged.html",
-        rows=[
-            unlogged_row(row, reveal=reveal or (agent is not None and row.agent_id == agent.id))
-            for row in rows
-        ],
+        rows=mapped(
+            page,
+            [
+                unlogged_row(row, reveal=reveal or (agent is not None and row.agent_id == agent.id))
+                for row in rows
+            ],
+        ),
         everyone=lead,
         window=settings.console.wrapup_window_min,
     )
@@ -404,8 +425,8 @@ def shift() -> ResponseReturnValue:
     window = presence.shift_at(now, settings.console, settings.zone) or presence.previous_window(
         now, settings.console, settings.zone
     )
-    if window is None:
-        abort(404)
+    if window is None:  # no shift of the settings is in progress or has ended: say so
+        return render_template("console/shift.html", window=None)
     with reading() as session:
         items = shifts.shift_items(session, window)
         late = presence.late_logins(session, window)
@@ -416,7 +437,8 @@ def shift() -> ResponseReturnValue:
     return render_template(
         "console/shift.html",
         window=window_view(window),
-        items=items,
+        cases=[item_view(item) for item in items.cases],
+        callbacks=[item_view(item) for item in items.callbacks],
         late=late_rows,
         handover=latest,
         people=[p for p in everyone if p[0] != int(current_user.id)],
@@ -431,7 +453,8 @@ def handover() -> ResponseReturnValue:
         now, settings.console, settings.zone
     )
     if window is None:
-        abort(404)
+        flash(_("No shift is configured for the present time: there is nothing to hand over."), "error")
+        return redirect(url_for("console.shift"))
     receiving = request.form.get("receiving_id", "")
     try:
         with web_context().db.transaction() as session:
