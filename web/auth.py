@@ -51,7 +51,10 @@ log = logging.getLogger(__name__)
 
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
 # Open to every signed-in user, whatever the roles: the rest carries ``roles_required``.
-SIGNED_IN_ENDPOINTS = frozenset({"auth.logout", "calls.home"})
+# The callback screen decides per task (web/campaigns.py: the callback roles are a setting).
+SIGNED_IN_ENDPOINTS = frozenset(
+    {"auth.logout", "calls.home", "campaigns.callback_screen", "campaigns.record_callback", "campaigns.dial"}
+)
 # Where a sign-in without ``next`` leads: the user's desk (web/nav.py:DESKS), else "/" (a welcome page).
 HOME_ENDPOINT = "calls.home"
 # Session keys: sign-in time and last request (POSIX seconds, from the app's clock).

@@ -46,7 +46,6 @@ from callcenter.models.callback import CALLBACK_KINDS
 from callcenter.models.caller import TIERS
 from callcenter.models.campaign import CAMPAIGN_MODES
 from callcenter.models.case import CASE_TYPES
-from callcenter.models.user import ROLES
 from callcenter.phone import mask
 from callcenter.services import callback_results, callback_tasks, campaigns, cases
 from callcenter.services.shifts import OPEN_TASK_STATUSES
@@ -62,9 +61,10 @@ bp = Blueprint("campaigns", __name__)
 VIEW_ROLES = ("callback_specialist", "team_leader", "supervisor", "manager", "admin")
 MANAGE_ROLES = ("team_leader", "supervisor", "manager", "admin")
 AUDIT_ROLES = ("supervisor", "team_leader", "manager", "admin")
-# The callback screen: any signed-in user reaches the view; callback_tasks.can_open decides per task
-# (its owner, team leaders, supervisors; an unowned task: the roles of [dialler] callback_roles).
-SIGNED_IN = ROLES
+# The callback screen (campaigns.callback_screen, record_callback, dial) has no role list: the roles
+# that take callback tasks are a setting ([dialler] callback_roles), so any signed-in user reaches the
+# view and callback_tasks.can_open decides per task (its owner, team leaders, supervisors; an unowned
+# task: the callback roles), answering 403 otherwise. web/auth.py lists them in SIGNED_IN_ENDPOINTS.
 # The callback worklist: the default callback role and the leaders (a role added to [dialler]
 # callback_roles opens the tasks from their links, not this list: the navigation needs fixed roles).
 WORKLIST_ROLES = ("callback_specialist", *callback_tasks.LEADER_ROLES)
@@ -529,7 +529,6 @@ class TaskView:
 
 
 @bp.get("/callbacks/<int:task_id>")
-@roles_required(*SIGNED_IN)
 def callback_screen(task_id: int) -> ResponseReturnValue:
     with reading() as session:
         user, task = _open_task(session, task_id)
@@ -593,7 +592,6 @@ def _yes_no(value: str | None) -> bool | None:
 
 
 @bp.post("/callbacks/<int:task_id>")
-@roles_required(*SIGNED_IN)
 def record_callback(task_id: int) -> ResponseReturnValue:
     form = request.form
     answers = callback_results.Answers(
@@ -630,7 +628,6 @@ def record_callback(task_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/callbacks/<int:task_id>/dial")
-@roles_required(*SIGNED_IN)
 def dial(task_id: int) -> ResponseReturnValue:
     """Preview mode: the agent clicks to dial; the scheduler places the call under its rules."""
     with reading() as session:
