@@ -280,3 +280,38 @@ WRAPUP_CATEGORIES: Mapping[str, LazyString] = {
     "wrong_number": _l("Wrong number"),
     "other": _l("Other"),
 }
+
+
+# The nodes of the shipped flows (ivr_flows/), as the IVR path shows them; a node of another flow is
+# shown by its name.
+IVR_NODES: Mapping[str, LazyString] = {
+    "welcome": _l("Welcome"),
+    "hours": _l("Opening hours check"),
+    "main_menu": _l("Main menu"),
+    "english": _l("English"),
+    "route_consultation": _l("To consultation"),
+    "route_complaint": _l("To complaints & suggestions"),
+    "route_operator": _l("To an operator"),
+    "route_timeout": _l("No key: to an agent"),
+    "route_invalid": _l("Wrong key: to an agent"),
+    "closed": _l("Closed: callback booked"),
+    "missed": _l("All agents busy: callback booked"),
+    "voicemail_menu": _l("Voicemail offer"),
+    "voicemail": _l("Voicemail"),
+    "voicemail_thanks": _l("Voicemail received"),
+    "goodbye": _l("Goodbye"),
+    "queue_callback": _l("Callback from the queue"),
+    "callback_booked": _l("Callback booked"),
+    "callback_greeting": _l("Callback greeting"),
+    "callback_menu": _l("Callback menu"),
+    "connect": _l("Connecting to an agent"),
+    "survey_intro": _l("Survey"),
+    "survey_menu": _l("Survey question"),
+    "survey_thanks": _l("Survey thanks"),
+    "survey_unanswered": _l("Survey not answered"),
+}
+
+
+def ivr_nodes(path: list[str] | tuple[str, ...]) -> list[str]:
+    """An IVR path by the nodes' display names."""
+    return [label(IVR_NODES, node) for node in path]

@@ -142,7 +142,7 @@ def queue_title(call: Call, display: Display) -> str:
 
 
 def ivr_path(call: Call) -> str:
-    return PATH_SEPARATOR.join(call.ivr_path or [])
+    return PATH_SEPARATOR.join(labels.ivr_nodes(call.ivr_path or []))
 
 
 def transfer_line(transfer: dict[str, Any], zone: ZoneInfo) -> str:
@@ -223,7 +223,7 @@ def timeline_row(event: CallEvent, zone: ZoneInfo, queues: Mapping[str, str] | N
         source=labels.label(labels.EVENT_SOURCES, event.source),
         kind=labels.label(labels.EVENT_KINDS, event.kind),
         code=event.kind,
-        node=event.node or "",
+        node=labels.label(labels.IVR_NODES, event.node) if event.node else "",
         data=event_details(data, queues),
         raw=_data_text(data),
     )

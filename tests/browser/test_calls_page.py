@@ -35,7 +35,7 @@ def test_call_log_and_timeline(
     expect(row.locator(".name")).to_have_text(HOSTILE_NAME)  # shown as text, not run
     expect(row.locator(".number")).to_have_text("138****8000")
     expect(row.locator(".branch")).to_have_text("投诉")
-    expect(row.locator(".path")).to_have_text("welcome → main_menu → route_complaint")
+    expect(row.locator(".path")).to_have_text("欢迎 → 主菜单 → 转投诉建议")
     assert page.evaluate("typeof window.pwned") == "undefined"
 
     row.locator("a").click()

@@ -122,7 +122,7 @@ def test_a_simulated_call_pops_the_card_the_agent_opens_a_case_and_wraps_up(
     expect(page.locator("#card-region")).to_have_text("北京市")
     expect(page.locator("#card-queue")).to_have_text("consultation")
     expect(page.locator("#card-script")).to_contain_text("我是李娜")
-    expect(page.locator("#card-ivr")).to_contain_text("main_menu")
+    expect(page.locator("#card-ivr")).to_contain_text("主菜单")  # main_menu, by its display name
     call_id = card.get_attribute("data-call-id")
     expect(page.locator("#card-case-link")).to_have_attribute("href", f"/cases/new?call_id={call_id}")
     expect(page.locator("#presence-status")).to_have_attribute("data-status", "on_call")

@@ -51,7 +51,7 @@ def test_simulated_call_appears_on_the_calls_page(
     expect(row.locator(".name")).to_have_text('王 "小明"')
     expect(row.locator(".number")).to_have_text("138****8000")
     expect(row.locator(".branch")).to_have_text("投诉")
-    expect(row.locator(".path")).to_have_text("welcome → hours → main_menu → route_complaint")
+    expect(row.locator(".path")).to_have_text("欢迎 → 服务时间判断 → 主菜单 → 转投诉建议")
 
     row.locator("a").click()
     timeline = page.locator("table.timeline tbody tr")

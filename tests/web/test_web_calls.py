@@ -68,7 +68,7 @@ def test_call_log_row(agent_client: FlaskClient, db: Database, now: datetime) ->
     assert "张三" in page
     assert "投诉" in page
     assert "已进入队列" in page
-    assert "welcome → main_menu → route_complaint" in page
+    assert "欢迎 → 主菜单 → 转投诉建议" in page  # the nodes by their display names
 
 
 @pytest.mark.parametrize("roles", [("agent_consultation",), ("qa",), ("supervisor", "manager")])
@@ -108,14 +108,14 @@ def test_call_page_shows_summary_and_timeline(agent_client: FlaskClient, db: Dat
         "来电者按键",  # ivr.input
         "转入队列",  # ivr.route
         'title="ivr.route"',  # the raw kind, for support
-        "main_menu",
-        "route_complaint",
+        "主菜单",  # main_menu
+        "转投诉建议",  # route_complaint
         "按键 2 · 菜单选择",
         "队列 complaint · 分支 投诉",  # no queue of that name: shown as stored
         'title="digits=2, outcome=option"',  # the data as stored, for support
     ):
         assert expected in timeline, expected
-    assert timeline.index("welcome") < timeline.index("route_complaint")
+    assert timeline.index("欢迎") < timeline.index("转投诉建议")
     assert "暂无录音" in page
 
 

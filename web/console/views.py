@@ -29,6 +29,7 @@ from callcenter.voice.ami.redirect import redirect as ami_redirect
 from callcenter.voice.ami.redirect import short_connection
 from callcenter.voice.twilio.rest import OutboundError, make_client
 from callcenter.voice.twilio.transfer import transfer_call
+from web import labels
 from web.auth import roles_required
 from web.console import push_presence, runtime
 from web.console.hub import REPLAY_MAX_AGE_S, stream
@@ -149,6 +150,7 @@ def index() -> ResponseReturnValue:
         handover=latest,
         script=screenpop.opening_script(settings, agent.name if agent else current_user.display_name),
         locale=locale,
+        ivr_nodes={node: str(name) for node, name in labels.IVR_NODES.items()},  # the card's IVR path
     )
 
 
@@ -486,3 +488,4 @@ def acknowledge(handover_id: int) -> ResponseReturnValue:
         return redirect(url_for("console.index"))
     flash(_("Handover acknowledged."), "info")
     return redirect(url_for("console.index"))
+

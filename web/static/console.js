@@ -7,6 +7,7 @@
   var card = document.getElementById("card");
   if (!card) { return; }
   var labels = card.dataset;
+  var nodeNames = JSON.parse(card.dataset.ivrNodes || "{}");  // IVR nodes by their display names
   var streamState = document.getElementById("stream-state");
   var statusLine = document.getElementById("console-status");
   var presence = document.getElementById("presence-status");
@@ -54,7 +55,7 @@
     text("card-region", caller.region);
     text("card-queue", call.queue);
     text("card-wait", call.wait_s === null || call.wait_s === undefined ? "" : labels.lSeconds.replace("{n}", call.wait_s));
-    text("card-ivr", (call.ivr_path || []).join(" → "));
+    text("card-ivr", (call.ivr_path || []).map(function (node) { return nodeNames[node] || node; }).join(" → "));
     var script = pop.script || {};
     text("card-script", labels.locale === "zh" ? script.zh : script.en);
     fillList("card-calls", pop.last_calls || [], function (row) {
