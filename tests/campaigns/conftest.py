@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,9 @@ from callcenter.settings import Settings
 from callcenter.voice.twilio.rest import make_client
 from tests.campaigns.fake_twilio import ACCOUNT, TOKEN, FakeTwilio, running_fake_twilio
 from tests.conftest import FIXED_NOW, make_settings
+from tests.web.factories import Account, login, make_account, web_settings_for
+from web import create_app
+from web.i18n import compile_catalogs
 
 
 class Clock:
@@ -162,3 +167,24 @@ def make_dialler(db: Database, clock: Clock) -> Iterator[MakeDialler]:
     yield make
     for dialler in made:
         dialler.close()
+
+
+# --- the web app on the campaign tests' clock ------------------------------------------------------
+
+
+@pytest.fixture
+def app(tmp_path: Path, db: Database, clock: Clock) -> Flask:
+    compile_catalogs()
+    app = create_app(web_settings_for(tmp_path, db.url), db, clock=clock)
+    app.config["TESTING"] = True
+    return app
+
+
+def signed_in(
+    app: Flask, db: Database, clock: Clock, name: str, *roles: str, locale: str = "en"
+) -> tuple[FlaskClient, Account]:
+    """A test client signed in as a new account ``name`` with ``roles``."""
+    account = make_account(db, clock(), name, roles, locale=locale)
+    client = app.test_client()
+    assert login(client, account).status_code == 302
+    return client, account

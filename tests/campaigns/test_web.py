@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
-import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from callcenter.db import Database
@@ -21,29 +18,8 @@ from callcenter.models import (
     DoNotCall,
 )
 from callcenter.services import campaigns
-from tests.campaigns.conftest import Clock, add_attempt, staff_agent
-from tests.web.factories import Account, csrf_token, login, make_account, web_settings_for
-from web import create_app
-from web.i18n import compile_catalogs
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _catalogs() -> None:
-    compile_catalogs()
-
-
-@pytest.fixture
-def app(tmp_path: Path, db: Database, clock: Clock) -> Flask:
-    app = create_app(web_settings_for(tmp_path, db.url), db, clock=clock)
-    app.config["TESTING"] = True
-    return app
-
-
-def signed_in(app: Flask, db: Database, clock: Clock, name: str, *roles: str) -> tuple[FlaskClient, Account]:
-    account = make_account(db, clock(), name, roles, locale="en")
-    client = app.test_client()
-    assert login(client, account).status_code == 302
-    return client, account
+from tests.campaigns.conftest import Clock, add_attempt, signed_in, staff_agent
+from tests.web.factories import Account, csrf_token
 
 
 def seed(db: Database, clock: Clock, supervisor: Account) -> tuple[int, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -15,29 +14,13 @@ from callcenter.db import Database
 from callcenter.models import AuditLog, CallbackTask, Campaign, CampaignMember, DoNotCall
 from callcenter.services import campaigns
 from tests.campaigns.conftest import Clock, staff_agent
-from tests.web.factories import Account, login, make_account, web_settings_for
+from tests.campaigns.conftest import signed_in as signed_in_as
+from tests.web.factories import Account
 from web import campaigns as campaign_views
-from web import create_app
-from web.i18n import compile_catalogs
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _catalogs() -> None:
-    compile_catalogs()
-
-
-@pytest.fixture
-def app(tmp_path: Path, db: Database, clock: Clock) -> Flask:
-    app = create_app(web_settings_for(tmp_path, db.url), db, clock=clock)
-    app.config["TESTING"] = True
-    return app
 
 
 def signed_in(app: Flask, db: Database, clock: Clock, name: str, *roles: str) -> tuple[FlaskClient, Account]:
-    account = make_account(db, clock(), name, roles, locale="zh")
-    client = app.test_client()
-    assert login(client, account).status_code == 302
-    return client, account
+    return signed_in_as(app, db, clock, name, *roles, locale="zh")
 
 
 def listed(page: str) -> list[int]:
