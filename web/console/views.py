@@ -488,4 +488,3 @@ def acknowledge(handover_id: int) -> ResponseReturnValue:
         return redirect(url_for("console.index"))
     flash(_("Handover acknowledged."), "info")
     return redirect(url_for("console.index"))
-
